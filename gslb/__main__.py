@@ -1,0 +1,7 @@
+"""``python -m gslb`` runs the CLI."""
+
+import sys
+
+from gslb.cli import main
+
+sys.exit(main())
