@@ -1,15 +1,202 @@
-"""`gslb resolve` (placeholder until its owner lands it)."""
+"""``gslb resolve``: which region a client gets, and why, step by step.
+
+It builds a real DNS query (with ECS when ``--ecs`` is given), parses it with the
+server's parser and answers it with the server's ``engine.answer``: the same code
+path as a live query, so the explanation cannot drift from what the server does.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import struct
+import sys
+from ipaddress import ip_address, ip_network
+from types import MappingProxyType
 from typing import Any
+
+from gslb.errors import GslbError
+from gslb.model import Status
+
+RCODES = {0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("resolve", help="(not yet implemented)")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "resolve", help="explain the answer a client would get", description=__doc__
+    )
+    p.add_argument("name", nargs="?", help="name to resolve (default: every GSLB name)")
+    p.add_argument("--from", dest="source", required=True, metavar="IP", help="resolver address")
+    p.add_argument("--ecs", metavar="CIDR", help="EDNS Client Subnet the resolver sends")
+    p.add_argument("--type", default="A", choices=("A", "AAAA"), help="query type (default A)")
+    p.add_argument(
+        "--down", action="append", default=[], metavar="REGION[/ADDRESS]",
+        help="treat a region (or one endpoint) as down (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
+        "--load", action="append", default=[], metavar="REGION=LOAD",
+        help="region utilisation 0..1 (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--zones", action="append", metavar="PATH", help="default: zones")
+    p.add_argument("--geoip", default="data/dbip-city-lite.mmdb", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
+def build_query(name: str, qtype: int, ecs: str | None) -> bytes:
+    """A query as a resolver would send it: RD clear, EDNS with ECS when given."""
+    qname = b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".") if p)
+    header = struct.pack("!HHHHHH", 0x4753, 0, 1, 0, 0, 1 if ecs else 0)
+    out = header + qname + b"\0" + struct.pack("!HH", qtype, 1)
+    if ecs:
+        net = ip_network(ecs, strict=False)
+        family = 1 if net.version == 4 else 2
+        addr = net.network_address.packed[: (net.prefixlen + 7) // 8]
+        option = struct.pack("!HBB", family, net.prefixlen, 0) + addr
+        rdata = struct.pack("!HH", 8, len(option)) + option
+        out += b"\0" + struct.pack("!HHIH", 41, 1232, 0, len(rdata)) + rdata
+    return out
+
+
+def parse_status(down: list[str], load: list[str]) -> Status:
+    regions: set[str] = set()
+    endpoints: set[tuple[str, str]] = set()
+    for item in down:
+        region, _, address = item.partition("/")
+        if address:
+            endpoints.add((region, str(ip_address(address))))
+        else:
+            regions.add(region)
+    loads: dict[str, float] = {}
+    for item in load:
+        region, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--load {item!r} is not REGION=LOAD")
+        loads[region] = float(value)
+    return Status(frozenset(regions), frozenset(endpoints), MappingProxyType(loads))
+
+
+def explain(view: Any, name: str, qtype: str, source: str, ecs: str | None) -> dict[str, Any]:
+    """One resolution as a JSON-able dict (the documented ``--json`` shape)."""
+    from gslb import engine
+    from gslb.wire import parse_query
+
+    query = parse_query(build_query(name, 28 if qtype == "AAAA" else 1, ecs))
+    reply = engine.answer(view, query, ip_address(source), explain=True)
+    out: dict[str, Any] = {
+        "name": query.name,
+        "type": qtype,
+        "rcode": RCODES.get(reply.rcode, str(reply.rcode)),
+        "ecs": ecs,
+        "scope": reply.scope if ecs else None,
+        "answer": [
+            {"name": rr.name, "type": rr.rtype, "ttl": rr.ttl, "address": value}
+            if rr.rtype in ("A", "AAAA")
+            else {"name": rr.name, "type": rr.rtype, "ttl": rr.ttl, "value": value}
+            for rr in reply.answer
+            for value in rr.rdatas
+        ],
+    }
+    client = reply.client
+    if client is not None:
+        loc = client.lookup.location
+        out["client"] = {
+            "address": str(client.address),
+            "source": client.source,
+            "prefix": client.source_prefix,
+            "network": str(client.lookup.network),
+            "location": None
+            if loc is None
+            else {
+                "country": loc.country,
+                "continent": loc.continent,
+                "subdivision": loc.subdivision,
+                "lat": loc.lat,
+                "lon": loc.lon,
+            },
+            "reason": client.lookup.reason,
+        }
+    decision = reply.decision
+    if decision is not None:
+        out["decision"] = {
+            "outcome": decision.outcome,
+            "regions": list(decision.regions),
+            "ttl": decision.ttl,
+            "degraded": decision.degraded,
+        }
+        out["trace"] = [
+            {
+                "step": s.name,
+                "kept": list(s.kept),
+                "removed": [{"region": r, "why": why} for r, why in s.removed],
+                "note": s.note,
+            }
+            for s in decision.trace
+        ]
+    return out
+
+
+def _text(result: dict[str, Any]) -> str:
+    lines = [f"{result['name']} {result['type']}"]
+    client = result.get("client")
+    if client:
+        where = "ECS " + str(result["ecs"]) if client["source"] == "ecs" else "resolver address"
+        lines.append(f"client   {client['address']} (from {where}), network {client['network']}")
+        loc = client["location"]
+        if loc is None:
+            lines.append(f"location none: {client['reason']}")
+        else:
+            coords = "unknown" if loc["lat"] is None else f"{loc['lat']:.2f}, {loc['lon']:.2f}"
+            lines.append(
+                f"location {loc['country'] or '?'} / {loc['continent'] or '?'} at {coords}"
+            )
+    if "trace" in result:
+        lines.append("steps")
+        for i, step in enumerate(result["trace"], 1):
+            lines.append(f"  {i}. {step['step']:<8} kept {', '.join(step['kept']) or '-'}")
+            for removed in step["removed"]:
+                lines.append(f"     {'':<8} removed {removed['region']}: {removed['why']}")
+            if step["note"]:
+                lines.append(f"     {'':<8} {step['note']}")
+    scope = f", ECS scope /{result['scope']}" if result["scope"] is not None else ""
+    lines.append(f"answer   {result['rcode']}{scope}")
+    for rr in result["answer"]:
+        value = rr.get("address", rr.get("value"))
+        lines.append(f"  {rr['name']} {rr['ttl']} IN {rr['type']} {value}")
+    decision = result.get("decision")
+    if decision:
+        regions = ", ".join(decision["regions"]) or "none"
+        extra = " (degraded)" if decision["degraded"] else ""
+        lines.append(f"decision {decision['outcome']}: {regions}, ttl {decision['ttl']}{extra}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("gslb resolve: not implemented yet")
+    from gslb.config import load_zones
+    from gslb.engine import View
+    from gslb.geoip import GeoDatabase
+
+    try:
+        source = ip_address(args.source)
+        if args.ecs:
+            ip_network(args.ecs, strict=False)
+        status = parse_status(args.down, args.load)
+    except ValueError as e:
+        print(f"gslb resolve: {e}", file=sys.stderr)
+        return 2
+    try:
+        zones = load_zones(args.zones or ["zones"])
+        view = View.build(zones, GeoDatabase.open(args.geoip), status)
+    except GslbError as e:
+        print(f"gslb resolve: {e}", file=sys.stderr)
+        return 1
+    names = [args.name] if args.name else [n for z in zones for n in sorted(z.gslb)]
+    if not names:
+        print("gslb resolve: no GSLB names in the loaded zones", file=sys.stderr)
+        return 1
+    results = [explain(view, n, args.type, str(source), args.ecs) for n in names]
+    if args.json:
+        print(json.dumps(results[0] if args.name else results, indent=2))
+    else:
+        print("\n\n".join(_text(r) for r in results))
+    return 0

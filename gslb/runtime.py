@@ -1,0 +1,193 @@
+"""Composition root: builds the view from files, runs the listeners, reloads safely.
+
+Everything a query reads hangs off ``self.responder`` (one ``View`` plus its
+caches). Reloads build a complete new view first and publish it with a single
+assignment, so a broken zone file or database never replaces a working one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gslb.config import load_zones
+from gslb.engine import View
+from gslb.errors import GslbError
+from gslb.geoip import GeoDatabase
+from gslb.responder import Responder
+from gslb.server import DnsServer, Limits, Listener
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    zones: tuple[str, ...] = ("zones",)
+    geoip: str = "data/dbip-city-lite.mmdb"
+    listeners: tuple[Listener, ...] = (Listener("127.0.0.1", 5353), Listener("::1", 5353))
+    http: Listener | None = None
+    chaos: Mapping[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    geoip_poll: float = 5.0  # seconds between database change checks
+    workers: int = 1
+
+
+class Runtime:
+    """One serving process: the current responder and the tasks around it."""
+
+    def __init__(self, settings: Settings, reuse_port: bool = False) -> None:
+        self.settings = settings
+        self.geo = GeoDatabase.open(settings.geoip)
+        self.responder = Responder(self._view(self.geo))
+        self.server = DnsServer(self, list(settings.listeners), settings.limits, reuse_port)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._http: object | None = None
+        self._stopping: asyncio.Event | None = None
+
+    def _view(self, geo: GeoDatabase) -> View:
+        zones = load_zones(list(self.settings.zones))
+        return View.build(zones, geo, chaos=self.settings.chaos)
+
+    @property
+    def view(self) -> View:
+        return self.responder.view
+
+    def publish(self, view: View) -> None:
+        """Swap in a new view; its fresh caches make the change visible at once."""
+        self.responder = Responder(view)
+
+    def reload_zones(self) -> bool:
+        """SIGHUP: a valid config replaces the running one; an invalid one changes nothing."""
+        try:
+            view = self._view(self.geo)
+        except GslbError as e:
+            log.error("reload rejected, still serving the previous zones:\n%s", e)
+            return False
+        self.publish(view)
+        log.info("reloaded: %s", describe_zones(view))
+        return True
+
+    def reload_geo(self) -> bool:
+        """Open a changed database; a corrupt replacement is rejected and logged."""
+        if not self.geo.changed():
+            return False
+        try:
+            geo = GeoDatabase.open(self.settings.geoip)
+        except GslbError as e:
+            log.error("geo database change rejected, still using the previous one: %s", e)
+            self.geo.acknowledge()
+            return False
+        old = self.view
+        self.geo = geo
+        self.publish(View.build((cz.zone for cz in old.zones.values()), geo, old.status, old.chaos))
+        log.info("geo database reloaded: %s", geo.describe_file())
+        return True
+
+    async def _poll_geo(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.geoip_poll)
+            self.reload_geo()
+
+    async def start(self) -> None:
+        await self.server.start()
+        self._tasks.append(asyncio.create_task(self._poll_geo()))
+        if self.settings.http is not None:
+            from gslb.api import start_api  # aiohttp only when asked for
+
+            self._http = await start_api(self, self.settings.http)
+        listeners = ", ".join(f"{p} {h}:{port}" for p, h, port in self.server.bound)
+        log.info(
+            "serving %s; geo %s; listening on %s",
+            describe_zones(self.view),
+            self.geo.describe_file(),
+            listeners,
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._http is not None:
+            from gslb.api import stop_api
+
+            await stop_api(self._http)
+        await self.server.stop()
+
+    async def run_forever(self) -> None:
+        """Serve until SIGTERM/SIGINT; SIGHUP reloads zones."""
+        loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self._stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_zones)
+        await self.start()
+        await self._stopping.wait()
+        log.info("stopping")
+        await self.stop()
+
+
+def describe_zones(view: View) -> str:
+    return ", ".join(
+        f"{cz.zone.origin} (serial {cz.zone.soa.serial})" for cz in view.zones.values()
+    )
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    except ImportError:  # non-Linux: the default loop works, only slower
+        loop = asyncio.new_event_loop()
+    return loop
+
+
+def serve(settings: Settings) -> int:
+    """Run in this process, or fork ``workers`` SO_REUSEPORT processes."""
+    if settings.workers <= 1:
+        return _serve_one(settings, reuse_port=False)
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise GslbError("--workers needs SO_REUSEPORT, which this platform lacks")
+    # Validate once in the parent so a bad config fails fast with one message.
+    Runtime(settings)
+    children: list[int] = []
+    for _ in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - exercised by the benchmark, not unit tests
+            code = 1
+            try:
+                code = _serve_one(settings, reuse_port=True)
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    status = 0
+    for child in children:
+        _, code = os.waitpid(child, 0)
+        status = status or os.waitstatus_to_exitcode(code)
+    return status
+
+
+def _serve_one(settings: Settings, reuse_port: bool) -> int:
+    loop = _new_loop()
+    try:
+        runtime = Runtime(settings, reuse_port=reuse_port)
+        loop.run_until_complete(runtime.run_forever())
+    finally:
+        loop.close()
+    return 0
