@@ -99,14 +99,16 @@ def _name(text: str, origin: str) -> str:
         if not label:
             raise _Invalid(f"empty label in name '{raw}'")
         if len(label.encode()) > 63:
-            raise _Invalid(f"label '{label[:20]}...' in '{raw}' is longer than 63 bytes")
+            size = len(label.encode())
+            raise _Invalid(f"label '{label[:16]}...' is {size} bytes, longer than 63")
         if "*" in label and (label != "*" or i != 0):
             raise _Invalid(f"wildcard '*' must be the whole leftmost label in '{raw}'")
         if label != "*" and not _LABEL.fullmatch(label):
             bad = next(c for c in label if not _LABEL.fullmatch(c))
             raise _Invalid(f"invalid character '{bad}' in name '{raw}'")
     if sum(len(label) + 1 for label in labels) + 1 > 255:
-        raise _Invalid(f"name '{raw}' is longer than 255 bytes")
+        size = sum(len(label) + 1 for label in labels) + 1
+        raise _Invalid(f"name '{raw[:24]}...' is {size} bytes, longer than 255")
     return name
 
 
@@ -202,7 +204,7 @@ def _caa(text: str) -> str:
     if len(value) >= 2 and value.startswith('"') and value.endswith('"'):
         value = value[1:-1]
     elif '"' in value:
-        raise _Invalid(f"CAA value {value} has unbalanced quotes")
+        raise _Invalid(f"CAA value '{value}' has unbalanced quotes")
     return f"{flag} {tag} {_quote(value.encode())}"
 
 
@@ -241,6 +243,7 @@ class _ZoneReader:
         self.ttl = DEFAULT_TTL
         self.owners: dict[str, _Owner] = {}
         self.regions: dict[str, Region | None] = {}
+        self.gslb_owners: set[str] = set()
 
     def read(self, root: Node) -> _Parsed | None:
         sink = self.sink
@@ -258,7 +261,8 @@ class _ZoneReader:
                 except _Invalid as exc:
                     sink.add(top["zone"], str(exc))
         if "ttl" in top:
-            self.ttl = sink.integer(top["ttl"], "ttl", 0, MAX_TTL) or self.ttl
+            ttl = sink.integer(top["ttl"], "ttl", 0, MAX_TTL)
+            self.ttl = self.ttl if ttl is None else ttl
         soa = self._read_soa(top["soa"]) if "soa" in top else None
         ns = self._read_ns(top["ns"]) if "ns" in top else None
         if "records" in top and self.origin:
@@ -271,7 +275,7 @@ class _ZoneReader:
                 sink, top["gslb"], self.origin, self.regions, fences, self._gslb_owner
             )
         if self.origin:
-            self._check_tree(ns or [], gslb)
+            self._check_tree(ns or [])
         if sink.problems or soa is None or ns is None:
             return None
         return _Parsed(self._zone(soa, ns, gslb, fences), top["zone"])
@@ -427,7 +431,8 @@ class _ZoneReader:
         return None
 
     def _gslb_owner(self, name: str) -> str | None:
-        """Why ``name`` cannot be a GSLB owner, or ``None``."""
+        """Why ``name`` cannot be a GSLB owner, or ``None``; remembers it for cross checks."""
+        self.gslb_owners.add(name)
         cut = self._cut(name, inclusive=True)
         if cut is not None:
             return f"gslb name {name} is occluded by delegation at {cut}"
@@ -437,11 +442,27 @@ class _ZoneReader:
             return f"gslb name {name} conflicts with static {'/'.join(clash)} at the same owner"
         return None
 
-    def _has_address(self, name: str, gslb: dict[str, GslbName]) -> bool:
+    def _has_address(self, name: str) -> bool:
         owner = self.owners.get(name)
-        return name in gslb or bool(owner and _ADDRESS_TYPES & set(owner.types))
+        return name in self.gslb_owners or bool(owner and _ADDRESS_TYPES & set(owner.types))
 
-    def _check_tree(self, ns: list[tuple[str, Node]], gslb: dict[str, GslbName]) -> None:
+    def _resolves(self, name: str) -> bool:
+        """Whether A/AAAA queries for in-zone ``name`` get an address (RFC 4592 wildcards)."""
+        if self._has_address(name):
+            return True
+        existing = {self.origin}
+        for owner in [*self.owners, *self.gslb_owners]:
+            while _below(owner, self.origin):
+                existing.add(owner)
+                owner = owner.split(".", 1)[1]
+        if name in existing:
+            return False
+        encloser = name.split(".", 1)[1]
+        while encloser not in existing:
+            encloser = encloser.split(".", 1)[1]
+        return self._has_address(f"*.{encloser}")
+
+    def _check_tree(self, ns: list[tuple[str, Node]]) -> None:
         sink = self.sink
         for owner, draft in self.owners.items():
             types = draft.types
@@ -463,26 +484,24 @@ class _ZoneReader:
                     if rtype != "NS":
                         sink.add(rr.key, f"{rtype} is not allowed at delegation point {owner}")
                 for target, node in types["NS"].targets:
-                    if _inside(target, owner) and not self._has_address(target, gslb):
+                    if _inside(target, owner) and not self._has_address(target):
                         sink.add(node, f"NS target {target} needs glue (an A or AAAA record)")
         for target, node in ns:
-            self._check_target("NS", target, node, gslb)
+            self._check_target("NS", target, node)
         for owner, draft in self.owners.items():
             if self._cut(owner, inclusive=False) is None:
                 for rtype in _TARGET_TYPES:
                     for target, node in draft.types[rtype].targets if rtype in draft.types else ():
-                        self._check_target(rtype, target, node, gslb)
+                        self._check_target(rtype, target, node)
 
-    def _check_target(self, rtype: str, target: str, node: Node, gslb: dict[str, GslbName]) -> None:
+    def _check_target(self, rtype: str, target: str, node: Node) -> None:
         if target == "." or not _inside(target, self.origin):
             return
         pointed = self.owners.get(target)
         if pointed is not None and "CNAME" in pointed.types:
             self.sink.add(node, f"{rtype} target {target} is a CNAME (RFC 2181 10.3)")
-        elif self._cut(target, inclusive=True) is None and not self._has_address(target, gslb):
-            wildcard = "*." + target.split(".", 1)[1] if target != self.origin else ""
-            if not self._has_address(wildcard, gslb):
-                self.sink.add(node, f"{rtype} target {target} has no A or AAAA record in the zone")
+        elif self._cut(target, inclusive=True) is None and not self._resolves(target):
+            self.sink.add(node, f"{rtype} target {target} has no A or AAAA record in the zone")
 
     # ------------------------------------------------------------------ build
 
@@ -716,9 +735,9 @@ def _read_region_list(
     node: Node,
     what: str,
     regions: dict[str, Region | None],
-    within: tuple[str, Sequence[str]] | None = None,
+    within: Sequence[str] | None = None,
 ) -> list[str] | None:
-    """Known, distinct region names; ``within`` = (gslb name, its regions) restricts them."""
+    """Known, distinct region names; ``within`` (a gslb name's regions) restricts them."""
     items = sink.sequence(node, f"regions of {what}")
     if items is None:
         return None
@@ -729,8 +748,8 @@ def _read_region_list(
             continue
         if name not in regions:
             sink.add(item, f"unknown region '{name}' in {what}{suggest(name, regions)}")
-        elif within is not None and name not in within[1]:
-            sink.add(item, f"region '{name}' in {what} is not one of {within[0]}'s regions")
+        elif within is not None and name not in within:
+            sink.add(item, f"region '{name}' in {what} is not one of the name's regions")
         elif name in out:
             sink.add(item, f"region '{name}' listed twice in {what}")
         else:
@@ -861,8 +880,7 @@ class _NameReader:
             if f is None or "clients" not in f or "regions" not in f:
                 continue
             match = _read_match(sink, f["clients"], what)
-            within = (self.owner, names)
-            regs = _read_region_list(sink, f["regions"], what, self.regions, within)
+            regs = _read_region_list(sink, f["regions"], what, self.regions, names)
             if match is None or regs is None:
                 continue
             for fence in fences:
@@ -891,7 +909,7 @@ class _NameReader:
         if "location" in f:
             location = _read_location(sink, f["location"], what)
             return None if location is None else ([], location)
-        regs = _read_region_list(sink, f["regions"], what, self.regions, (self.owner, names))
+        regs = _read_region_list(sink, f["regions"], what, self.regions, names)
         return None if regs is None else (regs, None)
 
     def _spill(self, node: Node) -> Spill | None:
@@ -919,7 +937,7 @@ class _NameReader:
             count = sink.integer(f["count"], "pick count", 0, MAX_TTL)
             most = max((len(r.endpoints) for r in regions if r is not None), default=0)
             if count is not None and count > most and None not in regions:
-                why = f"exceeds the largest region's {most} endpoints"
+                why = f"exceeds the {most} endpoints of the largest region"
                 sink.add(f["count"], f"pick count {count} {why}")
                 count = None
         second: bool | None = False

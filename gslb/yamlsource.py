@@ -192,7 +192,9 @@ def compose(path: Path, sink: Sink) -> Node | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        reason = " ".join(p for p in (exc.context, exc.problem) if p)
+        reason = exc.problem or str(exc)
+        if exc.context and exc.context_mark is not None and exc.context_mark is not mark:
+            reason += f" ({exc.context} at line {exc.context_mark.line + 1})"
         sink.problems.append(Problem(sink.file, line, col, f"invalid YAML: {reason}"))
         return None
     except yaml.YAMLError as exc:
