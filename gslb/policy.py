@@ -88,7 +88,7 @@ class _Work:
 
     __slots__ = (
         "name", "client", "status", "family", "explain", "candidates", "scope", "fences",
-        "all_down", "rule", "health_left", "moved", "origin", "origin_note", "dist",
+        "all_down", "rule", "health_left", "moved", "origin", "origin_note", "near", "prep", "key",
         "outcome", "regions", "endpoints", "degraded", "hashed", "trace",
     )  # fmt: skip
 
@@ -109,7 +109,9 @@ class _Work:
         self.moved = False  # health or load removed something (first choice may be gone)
         self.origin: tuple[float, float] | None = None
         self.origin_note = ""
-        self.dist: dict[str, float] = {}
+        self.near: dict[str, float] = {}  # region -> -cos(angle to origin): smaller is nearer
+        self.prep = _prepared(name)
+        self.key: bytes | None = None
         self.outcome: Outcome | None = None
         self.regions: tuple[str, ...] = ()
         self.endpoints: tuple[Endpoint, ...] = ()
@@ -125,41 +127,72 @@ def _names(regions: Sequence[Region]) -> tuple[str, ...]:
     return tuple(r.name for r in regions)
 
 
-def _haversines(w: _Work, regions: list[Region]) -> dict[str, float]:
-    """Haversine terms ``a`` (monotonic in distance) from the origin, cached per decision.
+class _Prepared:
+    """Per-name facts the hot path would otherwise recompute for every decision."""
 
-    The usual haversine formula with the origin's terms hoisted out of the loop and the
-    final ``2R·asin(√a)`` left to ``_km`` (only ``explain`` needs kilometres): this is
-    the hot part of a decision for unfenced clients.
+    __slots__ = ("name", "vectors", "live", "texts")
+
+    def __init__(self, name: GslbName) -> None:
+        self.name = name  # held so id(name) cannot be reused while this entry exists
+        self.vectors = {r.name: _unit_vector(r.lat, r.lon) for r in name.regions}
+        #: family -> region -> endpoints not administratively down, and their text form
+        self.live: dict[int, dict[str, tuple[Endpoint, ...]]] = {4: {}, 6: {}}
+        self.texts: dict[int, dict[str, tuple[str, ...]]] = {4: {}, 6: {}}
+        for r in name.regions:
+            for fam in (4, 6):
+                eps = tuple(e for e in r.endpoints if e.address.version == fam and not e.down)
+                self.live[fam][r.name] = eps
+                self.texts[fam][r.name] = tuple(str(e.address) for e in eps)
+
+
+#: Memo of ``_Prepared`` by ``id(name)``. Values depend only on the (immutable) name, so
+#: this changes no result; bounded so names dropped by reloads are eventually released.
+_PREPARED: dict[int, _Prepared] = {}
+_PREPARED_LIMIT: Final = 1024
+
+
+def _prepared(name: GslbName) -> _Prepared:
+    p = _PREPARED.get(id(name))
+    if p is None or p.name is not name:
+        p = _Prepared(name)
+        if len(_PREPARED) >= _PREPARED_LIMIT:
+            _PREPARED.clear()
+        _PREPARED[id(name)] = p
+    return p
+
+
+def _unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
+    p, q = lat * _RAD, lon * _RAD
+    c = math.cos(p)
+    return (c * math.cos(q), c * math.sin(q), math.sin(p))
+
+
+def _closeness(w: _Work, regions: list[Region]) -> dict[str, float]:
+    """``-cos`` of the central angle from the origin to each region; cached per decision.
+
+    Great-circle distance is ``R·angle``, so ordering by ``-cos(angle)`` (a dot product of
+    unit vectors, no trigonometry per region) is ordering by distance. This is the hot
+    part of a decision for unfenced clients; kilometres are computed only for explain.
     """
-    cache = w.dist
+    near = w.near
+    vectors = w.prep.vectors
     assert w.origin is not None
-    lat1, lon1 = w.origin
-    p1 = lat1 * _RAD
-    c1 = math.cos(p1)
-    sin, cos = math.sin, math.cos
+    x, y, z = _unit_vector(*w.origin)
     for r in regions:
-        if r.name not in cache:
-            p2 = r.lat * _RAD
-            cache[r.name] = (
-                sin((p2 - p1) * 0.5) ** 2 + c1 * cos(p2) * sin((r.lon - lon1) * _RAD * 0.5) ** 2
-            )
-    return cache
+        if r.name not in near:
+            rx, ry, rz = vectors[r.name]
+            near[r.name] = -(x * rx + y * ry + z * rz)
+    return near
 
 
-def _km(a: float) -> float:
-    return 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, max(0.0, a))))
-
-
-def distance_km(origin: tuple[float, float], region: Region) -> float:
-    """Great-circle distance used by the nearest step (exposed for tests and tools)."""
-    lat1, lon1 = origin
-    p1, p2 = lat1 * _RAD, region.lat * _RAD
+def distance_km(origin: tuple[float, float], lat: float, lon: float) -> float:
+    """Great-circle (haversine) distance in km; the nearest step orders by the same angle."""
+    p1, p2 = origin[0] * _RAD, lat * _RAD
     a = (
         math.sin((p2 - p1) * 0.5) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin((region.lon - lon1) * _RAD * 0.5) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin((lon - origin[1]) * _RAD * 0.5) ** 2
     )
-    return _km(a)
+    return 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, a)))
 
 
 def _ordered(w: _Work, regions: list[Region]) -> list[Region]:
@@ -167,8 +200,8 @@ def _ordered(w: _Work, regions: list[Region]) -> list[Region]:
     if w.rule is not None or len(regions) < 2:
         return regions
     if w.origin is not None:
-        a = _haversines(w, regions)
-        return sorted(regions, key=lambda r: a[r.name])
+        near = _closeness(w, regions)
+        return sorted(regions, key=lambda r: near[r.name])
     order = w.name.default_order
     if not order:
         return regions
@@ -181,41 +214,38 @@ def _first_choice(w: _Work) -> Region:
     """The head of step 5's order over the whole scope, i.e. ignoring health and load."""
     scope = w.scope
     if w.origin is not None and w.rule is None:
-        a = _haversines(w, scope)
-        return min(scope, key=lambda r: a[r.name])  # min keeps the first of equals
+        near = _closeness(w, scope)
+        return min(scope, key=lambda r: near[r.name])  # min keeps the first of equals
     return _ordered(w, scope)[0]
-
-
-def _endpoint_up(region: Region, ep: Endpoint, down_endpoints: frozenset[tuple[str, str]]) -> bool:
-    if ep.down:
-        return False
-    return not down_endpoints or (region.name, str(ep.address)) not in down_endpoints
 
 
 def _choose(w: _Work, region: Region, as_if_healthy: bool) -> tuple[Endpoint, ...]:
     """The region's answer endpoints of the queried family (rendezvous subset if asked)."""
-    fam = w.family
+    fam, rname = w.family, region.name
+    eps = w.prep.live[fam][rname]
     down = w.status.down_endpoints
-    if down:
-        eps = [
-            ep
-            for ep in region.endpoints
-            if ep.address.version == fam and _endpoint_up(region, ep, down)
-        ]
-    else:
-        eps = [ep for ep in region.endpoints if ep.address.version == fam and not ep.down]
+    if down and eps:
+        texts = w.prep.texts[fam][rname]
+        eps = tuple(ep for ep, t in zip(eps, texts, strict=True) if (rname, t) not in down)
     if not eps and as_if_healthy:  # failing open: serve what exists rather than nothing
-        eps = [ep for ep in region.endpoints if ep.address.version == fam]
+        eps = tuple(ep for ep in region.endpoints if ep.address.version == fam)
     count = w.name.pick.count
     if count <= 0 or len(eps) <= count:
         return tuple(eps)
     w.hashed = True
-    key = w.client.key
+    key = _client_key(w)
     scored = sorted(
         ((-rendezvous_score(key, ep), i, ep) for i, ep in enumerate(eps)),
         key=lambda t: (t[0], t[1]),
     )
     return tuple(t[2] for t in scored[:count])
+
+
+def _client_key(w: _Work) -> bytes:
+    """``Client.key``, computed at most once per decision (it costs about a microsecond)."""
+    if w.key is None:
+        w.key = w.client.key
+    return w.key
 
 
 def _describe_client(client: Client) -> str:
@@ -307,26 +337,29 @@ def _rules(w: _Work) -> None:
 
 
 def _health(w: _Work) -> None:
-    """Remove regions that are down (admin, reported, or with no endpoint up)."""
+    """Remove regions that are down (admin, reported, or with no endpoint up).
+
+    The endpoint family does not matter here: a region with only IPv4 endpoints up is up
+    (an AAAA query then gets NODATA from pick, see the module docstring).
+    """
     status = w.status
     down_regions = status.down_regions
     down_eps = status.down_endpoints
+    texts4, texts6 = w.prep.texts[4], w.prep.texts[6]
     kept: list[Region] = []
     removed: list[tuple[str, str]] = []
     for r in w.candidates:
+        name = r.name
         if r.down:
-            why = "down: administratively (config)"
-        elif r.name in down_regions:
-            why = "down: region marked down"
+            removed.append((name, "down: administratively (config)"))
+        elif name in down_regions:
+            removed.append((name, "down: region marked down"))
+        elif not (texts4[name] or texts6[name]):
+            removed.append((name, "down: every endpoint administratively down"))
+        elif down_eps and all((name, t) in down_eps for t in texts4[name] + texts6[name]):
+            removed.append((name, "down: all endpoints failing"))
         else:
-            for ep in r.endpoints:
-                if not ep.down and (not down_eps or (r.name, str(ep.address)) not in down_eps):
-                    kept.append(r)
-                    break
-            else:
-                removed.append((r.name, "down: all endpoints failing"))
-            continue
-        removed.append((r.name, why))
+            kept.append(r)
     w.health_left = len(kept)
     if removed:
         w.moved = True
@@ -336,53 +369,51 @@ def _health(w: _Work) -> None:
 
 
 def _load(w: _Work) -> None:
-    """Remove overloaded regions; between the watermarks a share of client networks spill."""
+    """Remove overloaded regions; between the watermarks a share of client networks spill.
+
+    Between ``low`` and ``high`` a region sheds the fraction ``(load-low)/(high-low)`` of
+    client networks, chosen by a stable hash of (client network, region): the same
+    networks spill first as load rises, so answers do not flap between neighbours.
+    """
     loads = w.status.load
     if not loads or not w.candidates:
         if w.explain:
             w.trace.append(Step("load", _names(w.candidates), note="no load reported"))
         return
     low, high = w.name.spill.low, w.name.spill.high
-    key = w.client.key
+    explain = w.explain
     kept: list[Region] = []
-    removed: list[tuple[str, str]] = []
+    removed: list[tuple[str, str]] = []  # reasons only when explaining
     notes: list[str] = []
     for r in w.candidates:
         load = loads.get(r.name, 0.0)
         if load >= high:
-            removed.append((r.name, f"load {load:.2f} >= high watermark {high:.2f}"))
+            why = f"load {load:.2f} >= high watermark {high:.2f}" if explain else ""
+            removed.append((r.name, why))
             continue
         if load > low:
             share = (load - low) / (high - low)
             w.hashed = True
-            spills = unit_hash(key + r.name.encode()) < share
+            spills = unit_hash(_client_key(w) + r.name.encode()) < share
+            if explain:
+                says = f"load {load:.2f}, {share:.0%} of client networks spill"
+                if not spills:
+                    notes.append(f"{r.name} {says}, this one stays")
             if spills:
-                removed.append(
-                    (
-                        r.name,
-                        f"spilled: load {load:.2f}, {share:.0%} of client networks spill,"
-                        " this one does",
-                    )
-                )
+                removed.append((r.name, f"spilled: {says}, this one does" if explain else ""))
                 continue
-            if w.explain:
-                notes.append(
-                    f"{r.name} load {load:.2f}: {share:.0%} of client networks spill,"
-                    " this one stays"
-                )
         kept.append(r)
     if removed:
         w.moved = True
-    if not kept:
+    if not kept:  # an overloaded answer beats none: keep the least loaded (ties: nearest)
         least = min(loads.get(r.name, 0.0) for r in w.candidates)
-        tied = [r for r in w.candidates if loads.get(r.name, 0.0) == least]
-        best = _ordered(w, tied)[0]
+        best = _ordered(w, [r for r in w.candidates if loads.get(r.name, 0.0) == least])[0]
         kept = [best]
         removed = [(n, why) for n, why in removed if n != best.name]
-        if w.explain:
-            notes.append(f"every candidate over load: kept the least loaded, {best.name}")
+        if explain:
+            notes.append(f"every candidate is over load: kept the least loaded, {best.name}")
     w.candidates = kept
-    if w.explain:
+    if explain:
         w.trace.append(Step("load", _names(kept), tuple(removed), "; ".join(notes)))
 
 
@@ -396,8 +427,8 @@ def _nearest(w: _Work) -> None:
         note = f"rule order kept; client {who}"
     elif w.origin is not None:
         src = w.origin_note
-        a = _haversines(w, w.candidates)
-        dists = ", ".join(f"{r.name} {_km(a[r.name]):.0f} km" for r in w.candidates)
+        o = w.origin
+        dists = ", ".join(f"{r.name} {distance_km(o, r.lat, r.lon):.0f} km" for r in w.candidates)
         note = f"distance from {src}: {dists}" if dists else f"distance from {src}"
     elif w.name.default_order:
         note = f"client has no coordinates ({who}): default order"
