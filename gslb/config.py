@@ -42,7 +42,15 @@ from gslb.model import (
     Spill,
     Zone,
 )
-from gslb.yamlsource import Node, ScalarNode, SequenceNode, Sink, compose, suggest
+from gslb.yamlsource import (
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    Sink,
+    compose,
+    suggest,
+)
 
 __all__ = ["load_zone", "load_zones"]
 
@@ -244,6 +252,7 @@ class _ZoneReader:
         self.owners: dict[str, _Owner] = {}
         self.regions: dict[str, Region | None] = {}
         self.gslb_owners: set[str] = set()
+        self._existing: set[str] | None = None
 
     def read(self, root: Node) -> _Parsed | None:
         sink = self.sink
@@ -357,6 +366,8 @@ class _ZoneReader:
                 continue
             draft = self.owners[owner] = _Owner(key)
             types = sink.mapping(value, f"records for '{owner_text}'")
+            if isinstance(value, MappingNode) and not value.value:
+                sink.add(value, f"no records for '{owner_text}'")
             for rtype, (tkey, tval) in (types or {}).items():
                 if rtype == "SOA" or (rtype == "NS" and owner == self.origin):
                     where = "soa" if rtype == "SOA" else "ns"
@@ -450,11 +461,13 @@ class _ZoneReader:
         """Whether A/AAAA queries for in-zone ``name`` get an address (RFC 4592 wildcards)."""
         if self._has_address(name):
             return True
-        existing = {self.origin}
-        for owner in [*self.owners, *self.gslb_owners]:
-            while _below(owner, self.origin):
-                existing.add(owner)
-                owner = owner.split(".", 1)[1]
+        if self._existing is None:  # every owner and empty non-terminal, computed once
+            self._existing = {self.origin}
+            for owner in [*self.owners, *self.gslb_owners]:
+                while _below(owner, self.origin):
+                    self._existing.add(owner)
+                    owner = owner.split(".", 1)[1]
+        existing = self._existing
         if name in existing:
             return False
         encloser = name.split(".", 1)[1]

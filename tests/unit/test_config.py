@@ -10,7 +10,9 @@ import ipaddress
 from pathlib import Path
 
 import pytest
+import yaml
 
+from gslb import yamlsource
 from gslb.cli import main
 from gslb.config import load_zone, load_zones, txt_rdata
 from gslb.countries import CONTINENTS, COUNTRY_CONTINENT
@@ -91,6 +93,7 @@ BAD = [
     ),
     ("network", 24, 26, "invalid network '192.0.2.0/33' in fence 'eu'"),
     ("no-clients", 24, 14, "fence 'eu' matches no clients"),
+    ("no-records", 15, 8, "no records for 'www'"),
     ("no-endpoints", 18, 16, "endpoints of region 'us-east' must not be empty"),
     ("non-string-key", 15, 5, "keys in records must be plain strings, got a list"),
     ("not-boolean", 22, 11, "down of region 'eu-west' must be true or false, got 'maybe'"),
@@ -286,6 +289,13 @@ def test_example_zone_gslb_name(example: Zone) -> None:
     assert api.default_location is None
     assert api.spill == Spill(0.8, 0.95)
     assert api.pick == Pick(0, False)
+
+
+def test_without_libyaml_the_model_is_the_same(
+    example: Zone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(yamlsource, "_FAST_LOADER", yaml.SafeLoader)
+    assert load_zone(ZONES / "example.com.yaml") == example
 
 
 def test_reverse_zone(tmp_path: Path) -> None:
@@ -521,6 +531,16 @@ def test_fences_that_cannot_overlap_may_be_disjoint(
         f"  b: {{clients: {second}, regions: [eu-west]}}\n"
     )
     assert len(_policy(tmp_path, tail).fences) == 2
+
+
+def test_name_fence_must_share_a_region_with_overlapping_zone_fence(tmp_path: Path) -> None:
+    tail = (
+        "fences: {eu: {clients: {continents: [EU]}, regions: [eu-west]}}\n"
+        "gslb: {api: {fences: {de: {clients: {countries: [DE]}, regions: [us-east]}}}}\n"
+    )
+    assert _policy_reasons(tmp_path, tail) == [
+        "fences 'eu' and 'de' both match DE but share no region"
+    ]
 
 
 def test_overlapping_fences_sharing_a_region_are_fine(tmp_path: Path) -> None:
