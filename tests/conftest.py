@@ -9,11 +9,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from gslb.runtime import Runtime, Settings
 from gslb.server import Listener
+
+if TYPE_CHECKING:
+    from gslb.runtime import Runtime, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 ZONES = REPO / "zones"
@@ -48,6 +51,8 @@ class LiveServer:
 
 
 def start_live(settings: Settings) -> LiveServer:
+    from gslb.runtime import Runtime
+
     loop = asyncio.new_event_loop()
     runtime = Runtime(settings)
     ready = threading.Event()
@@ -72,6 +77,8 @@ def stop_live(live: LiveServer) -> None:
 
 @pytest.fixture
 def settings() -> Settings:
+    from gslb.runtime import Settings
+
     return Settings(
         zones=(str(ZONES),),
         geoip=str(GEOIP),

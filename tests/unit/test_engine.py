@@ -1,0 +1,106 @@
+"""engine.answer on the bundled zones with a fixed fake locator (no database)."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address, ip_network
+
+import pytest
+
+from gslb.cli.resolve import build_query
+from gslb.config import load_zones
+from gslb.engine import Reply, View, answer, ecs_scope
+from gslb.model import Client, Decision, IPAddress, Location, Lookup, Status
+from gslb.wire import NOERROR, NXDOMAIN, REFUSED, parse_query
+from tests.conftest import ZONES
+
+PARIS = Location("FR", "EU", None, 48.85, 2.35)
+TOKYO = Location("JP", "AS", None, 35.68, 139.69)
+NEW_YORK = Location("US", "NA", None, 40.71, -74.0)
+
+
+class FakeLocator:
+    """81.0.0.0/8 is Paris, 126.0.0.0/8 Tokyo, 2001:db9::/32 New York; else unknown /8."""
+
+    def lookup(self, address: IPAddress) -> Lookup:
+        table = {
+            ip_network("81.0.0.0/8"): PARIS,
+            ip_network("126.0.0.0/8"): TOKYO,
+            ip_network("2001:db9::/32"): NEW_YORK,
+        }
+        for net, loc in table.items():
+            if address.version == net.version and address in net:
+                return Lookup(loc, net)
+        bits = 8 if address.version == 4 else 16
+        return Lookup(None, ip_network(f"{address}/{bits}", strict=False), "not in database")
+
+
+@pytest.fixture(scope="module")
+def view() -> View:
+    return View.build(load_zones([ZONES]), FakeLocator())
+
+
+def ask(
+    view: View, name: str, qtype: int = 1, ecs: str | None = None, resolver: str = "127.0.0.1"
+) -> Reply:
+    return answer(view, parse_query(build_query(name, qtype, ecs)), ip_address(resolver))
+
+
+def addresses(reply: Reply) -> list[str]:
+    return [r for rr in reply.answer if rr.rtype in ("A", "AAAA") for r in rr.rdatas]
+
+
+def test_gslb_answer_by_ecs_location(view: View) -> None:
+    assert addresses(ask(view, "api.example.com.", ecs="81.2.3.0/24")) == ["192.0.2.20"]
+    assert addresses(ask(view, "api.example.com.", ecs="126.1.0.0/16")) == ["203.0.113.10"]
+    aaaa = ask(view, "api.example.com.", qtype=28, ecs="2001:db9:1::/48")
+    assert addresses(aaaa) == ["2001:db8:10::10"]
+
+
+def test_resolver_address_used_without_ecs_or_with_source_zero(view: View) -> None:
+    assert addresses(ask(view, "api.example.com.", resolver="81.9.9.9")) == ["192.0.2.20"]
+    reply = ask(view, "api.example.com.", ecs="0.0.0.0/0", resolver="126.9.9.9")
+    assert addresses(reply) == ["203.0.113.10"]
+    assert reply.scope == 0
+
+
+def test_unknown_location_uses_the_default_order(view: View) -> None:
+    reply = ask(view, "api.example.com.", ecs="203.0.113.0/24")
+    assert addresses(reply) == ["198.51.100.10", "198.51.100.11"]  # us-east first
+    assert reply.client is not None and reply.client.lookup.location is None
+
+
+def test_ecs_scope_is_the_database_network_clamped_to_the_source(view: View) -> None:
+    assert ask(view, "api.example.com.", ecs="81.2.3.0/24").scope == 8
+    assert ask(view, "api.example.com.", ecs="81.0.0.0/6").scope == 6
+
+
+def test_scope_narrows_for_hashed_decisions_and_config_networks() -> None:
+    client = Client(ip_address("81.2.3.4"), "ecs", 32, Lookup(PARIS, ip_network("81.0.0.0/8")))
+    plain = Decision("answer", ("eu-central",), (), 30)
+    hashed = Decision("answer", ("eu-central",), (), 30, hashed=True)
+    assert ecs_scope(client, plain, ()) == 8
+    assert ecs_scope(client, hashed, ()) == 24
+    # a configured /16 containing the client: the scope may not be wider than it
+    assert ecs_scope(client, plain, (ip_network("81.2.0.0/16"),)) == 16
+    # a configured /16 beside the client inside the /8: scope excludes it
+    assert ecs_scope(client, plain, (ip_network("81.3.0.0/16"),)) == 16
+    assert ecs_scope(client, plain, (ip_network("81.4.0.0/16"),)) == 14
+    resolver = Client(ip_address("81.2.3.4"), "resolver", 32, client.lookup)
+    assert ecs_scope(resolver, plain, ()) == 0
+
+
+def test_health_change_in_a_new_view_changes_the_answer(view: View) -> None:
+    down = view.with_status(Status(down_regions=frozenset({"eu-central"})))
+    assert addresses(ask(down, "api.example.com.", ecs="81.2.3.0/24")) == ["192.0.2.10"]
+    assert addresses(ask(view, "api.example.com.", ecs="81.2.3.0/24")) == ["192.0.2.20"]
+
+
+def test_static_lookups(view: View) -> None:
+    nx = ask(view, "missing.example.com.")
+    assert nx.rcode == NXDOMAIN and nx.authority[0].rtype == "SOA" and nx.authority[0].ttl == 300
+    assert ask(view, "example.net.").rcode == REFUSED
+    www = ask(view, "www.example.com.", ecs="81.2.3.0/24")
+    assert [rr.rtype for rr in www.answer] == ["CNAME", "A"]
+    assert www.gslb is not None and www.scope == 8
+    mx = ask(view, "example.com.", qtype=15)
+    assert mx.rcode == NOERROR and mx.additional[0].name == "mail.example.com."
