@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 ZONES = REPO / "zones"
 EXAMPLE = ZONES / "example.com.yaml"
-GEOIP = REPO / "data" / "dbip-city-lite.mmdb"
+# GSLB_TEST_GEOIP runs the suite against another MaxMind-format database.
+GEOIP = Path(os.environ.get("GSLB_TEST_GEOIP", REPO / "data" / "dbip-city-lite.mmdb"))
 
 
 def need_tool(name: str, package: str) -> str:
@@ -40,6 +41,7 @@ class LiveServer:
     loop: asyncio.AbstractEventLoop
     port4: int
     port6: int
+    thread: threading.Thread
 
     def call(self, fn: object, *args: object) -> object:
         """Run ``fn(*args)`` on the server's loop thread and return its result."""
@@ -67,12 +69,15 @@ def start_live(settings: Settings) -> LiveServer:
     thread.start()
     assert ready.wait(10), "server did not start"
     ports = {h: p for proto, h, p in runtime.server.bound if proto == "udp"}
-    return LiveServer(runtime, loop, ports.get("127.0.0.1", 0), ports.get("::1", 0))
+    return LiveServer(runtime, loop, ports.get("127.0.0.1", 0), ports.get("::1", 0), thread)
 
 
 def stop_live(live: LiveServer) -> None:
     asyncio.run_coroutine_threadsafe(live.runtime.stop(), live.loop).result(10)
     live.loop.call_soon_threadsafe(live.loop.stop)
+    live.thread.join(10)
+    live.loop.close()
+    live.runtime.geo.close()
 
 
 @pytest.fixture

@@ -60,7 +60,9 @@ def test_apex_soa_and_ns_with_glue(live: LiveServer) -> None:
     assert "ns1.example.com. A 192.0.2.53" in rrs(r, "additional")
     soa = udp(live, Q("example.com.", "SOA"))
     assert soa.answer[0][0].serial == 2026112701
-    assert not udp(live, Q("example.com.", "SOA")).flags & dns.flags.RD
+    norec = Q("example.com.", "SOA")
+    norec.flags &= ~dns.flags.RD
+    assert not udp(live, norec).flags & dns.flags.RD  # RD is copied, never invented
 
 
 def test_case_is_preserved_0x20(live: LiveServer) -> None:
@@ -329,7 +331,7 @@ def test_real_clients_dig_and_kdig(live: LiveServer, tool: str) -> None:
         [exe, "@127.0.0.1", "-p", str(live.port4), "+norec", "example.com", "SOA"],
         capture_output=True, text=True, timeout=10, check=True,
     ).stdout  # fmt: skip
-    assert "aa" in full.split("flags:")[1].split(";")[0]
+    assert "aa" in full.lower().split("flags:")[1].split(";")[0].split()
     assert "2026112701" in full
 
 

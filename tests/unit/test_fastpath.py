@@ -1,0 +1,128 @@
+"""The fast path (cached Responder) against the general path (respond), byte for byte."""
+
+from __future__ import annotations
+
+import random
+import struct
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+import pytest
+
+from gslb.config import load_zones
+from gslb.engine import View
+from gslb.geoip import GeoDatabase
+from gslb.model import Status
+from gslb.responder import Responder, respond
+from tests.conftest import GEOIP, ZONES
+
+NAMES = [
+    "api.example.com.", "www.example.com.", "example.com.", "mail.example.com.",
+    "ns1.example.com.", "big.example.com.", "status.example.com.", "_sip._tcp.example.com.",
+    "x.dev.example.com.", "a.b.dev.example.com.", "dev.example.com.", "lab.example.com.",
+    "h.lab.example.com.", "nope.example.com.", "10.2.0.192.in-addr.arpa.", "example.org.",
+    "id.server.", "version.bind.",
+]  # fmt: skip
+TYPES = [1, 28, 1, 28, 2, 5, 6, 15, 16, 33, 257, 12, 255, 43, 99, 65000]
+
+
+@pytest.fixture(scope="module")
+def view() -> View:
+    return View.build(
+        load_zones([ZONES]), GeoDatabase.open(str(GEOIP)), chaos={"id.server.": "t"}
+    )
+
+
+def _name(rng: random.Random) -> bytes:
+    name = rng.choice(NAMES)
+    if rng.random() < 0.1:
+        name = f"r{rng.randrange(10**6)}." + name
+    labels = [lab for lab in name.rstrip(".").split(".") if lab]
+    out = b""
+    for label in labels:
+        text = "".join(c.upper() if rng.random() < 0.5 else c for c in label)
+        out += bytes([len(text)]) + text.encode()
+    return out + b"\0"
+
+
+def _ecs(rng: random.Random) -> bytes:
+    if rng.random() < 0.5:
+        family, bits = 1, rng.choice([0, 8, 16, 20, 24, 25, 32])
+        addr = IPv4Address(rng.getrandbits(32)).packed
+    else:
+        family, bits = 2, rng.choice([0, 32, 48, 56, 64, 128])
+        addr = IPv6Address((0x2000 << 112) | rng.getrandbits(112)).packed
+    nbytes = (bits + 7) // 8
+    masked = bytearray(addr[:nbytes])
+    if bits % 8:
+        masked[-1] &= (0xFF << (8 - bits % 8)) & 0xFF
+    payload = struct.pack("!HBB", family, bits, 0) + bytes(masked)
+    return struct.pack("!HH", 8, len(payload)) + payload
+
+
+def random_query(rng: random.Random) -> tuple[bytes, str]:
+    qclass = 3 if rng.random() < 0.05 else 1
+    flags = 0x0100 if rng.random() < 0.5 else 0
+    body = _name(rng) + struct.pack("!HH", rng.choice(TYPES), qclass)
+    ar = 0
+    if rng.random() < 0.8:
+        ar = 1
+        options = _ecs(rng) if rng.random() < 0.8 else b""
+        ttl = 0x8000 if rng.random() < 0.3 else 0
+        if rng.random() < 0.02:
+            ttl |= 1 << 16  # EDNS version 1
+        size = rng.choice([512, 1232, 1400, 4096, 100])
+        body += b"\0" + struct.pack("!HHIH", 41, size, ttl, len(options)) + options
+    header = struct.pack("!HHHHHH", rng.randrange(65536), flags, 1, 0, 0, ar)
+    if rng.random() < 0.5:
+        resolver = str(IPv4Address(rng.getrandbits(32)))
+    else:
+        resolver = str(IPv6Address((0x2A00 << 112) | rng.getrandbits(112)))
+    return header + body, resolver
+
+
+def test_fast_path_equals_general_path_for_generated_queries(view: View) -> None:
+    rng = random.Random(7871)
+    fast = Responder(view)
+    compared = 0
+    for _ in range(4000):
+        data, resolver = random_query(rng)
+        expected = respond(view, data, ip_address(resolver))
+        for tcp in (False, True):
+            expected = respond(view, data, ip_address(resolver), tcp=tcp)
+            assert fast.respond(data, resolver, tcp=tcp) == expected, data.hex()  # miss
+            assert fast.respond(data, resolver, tcp=tcp) == expected, data.hex()  # hit
+            compared += 2
+    assert compared == 16000
+    assert fast.static and fast.dynamic  # both caches were exercised
+
+
+def test_same_network_second_query_is_a_cache_hit(view: View) -> None:
+    rng = random.Random(1)
+    fast = Responder(view)
+    data, _ = random_query(rng)
+    query = struct.pack("!HHHHHH", 1, 0, 1, 0, 0, 1) + b"\x03api\x07example\x03com\x00\0\1\0\1"
+    ecs = struct.pack("!HBB", 1, 24, 0) + bytes([81, 2, 69])
+    query += b"\0" + struct.pack("!HHIH", 41, 1232, 0, 4 + len(ecs)) + struct.pack("!HH", 8, len(ecs)) + ecs
+    first = fast.respond(query, "127.0.0.1")
+    assert first is not None and len(fast.dynamic) == 1
+    (clients,) = fast.dynamic.values()
+    assert len(clients) == 1
+    assert fast.respond(query, "127.0.0.1") == first
+    assert len(clients) == 1
+    del data
+
+
+def test_region_down_changes_the_very_next_answer(view: View) -> None:
+    query = struct.pack("!HHHHHH", 1, 0, 1, 0, 0, 1) + b"\x03api\x07example\x03com\x00\0\1\0\1"
+    ecs = struct.pack("!HBB", 1, 24, 0) + bytes([81, 2, 69])  # a London network
+    query += b"\0" + struct.pack("!HHIH", 41, 1232, 0, 8 + len(ecs) - 4) + struct.pack(
+        "!HH", 8, len(ecs)
+    ) + ecs
+    first = Responder(view)
+    before = first.respond(query, "127.0.0.1")
+    assert before is not None and bytes([192, 0, 2, 10]) in before  # eu-west (Dublin)
+    after_view = view.with_status(Status(down_regions=frozenset({"eu-west"}), generation=1))
+    second = Responder(after_view)  # what Runtime.publish does
+    after = second.respond(query, "127.0.0.1")
+    assert after is not None and bytes([192, 0, 2, 10]) not in after
+    assert after == respond(after_view, query, ip_address("127.0.0.1"))
