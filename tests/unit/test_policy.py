@@ -128,6 +128,7 @@ def down(*regions: str) -> frozenset[str]:
 EU = ("eu-west", "eu-central")
 ALL = ("us-east", "us-west", "eu-west", "eu-central", "ap-northeast", "sa-east")
 
+# fmt: off
 EXAMPLE_CASES = [
     # ---- Europe: the eu-eea fence
     Case("paris", city("paris"), ("eu-central",),
@@ -233,6 +234,7 @@ EXAMPLE_CASES = [
     Case("fenced-without-coordinates", client("192.0.2.9", "FR", "EU"), ("eu-west",),
          facts=(("fence", "fence eu-eea"),)),
 ]
+# fmt: on
 
 
 def check(case: Case, name: GslbName) -> Decision:
@@ -317,8 +319,13 @@ WEIGHTED = Region(
     "weighted",
     35.68,
     139.69,
-    (ep("203.0.113.1", 1), ep("203.0.113.2", 3), ep("203.0.113.3", 1), ep("203.0.113.4", 2),
-     ep("203.0.113.5", 1, is_down=True)),
+    (
+        ep("203.0.113.1", 1),
+        ep("203.0.113.2", 3),
+        ep("203.0.113.3", 1),
+        ep("203.0.113.4", 2),
+        ep("203.0.113.5", 1, is_down=True),
+    ),
 )
 
 
@@ -343,8 +350,11 @@ def edge_name(**changes: object) -> GslbName:
             fence("two-a", "CC DD", "v4only dual", "nodata"),
             fence("two-b", "CC EE", "dual far", "servfail"),
             fence("disjoint", "DD", "far"),
-            Fence("by-network", ClientMatch(networks=(ip_network("100.64.0.0/10"),)),
-                  frozenset({"far"})),
+            Fence(
+                "by-network",
+                ClientMatch(networks=(ip_network("100.64.0.0/10"),)),
+                frozenset({"far"}),
+            ),
         ),
         rules=(
             # deliberately wrong config: points AA clients outside their fence
@@ -364,6 +374,7 @@ AT_WEIGHTED = dict(lat=35.0, lon=139.0)
 AT_PARIS = dict(lat=48.86, lon=2.35)
 NOWHERE = "ZZ"
 
+# fmt: off
 EDGE_CASES = [
     Case("v4only-a", client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), ("v4only",), ttl=60,
          addresses=("192.0.2.1", "192.0.2.2")),
@@ -401,6 +412,7 @@ EDGE_CASES = [
     Case("default-order-then-declaration", client("10.0.0.1", located=False), ("v4only",),
          down=down("far"), ttl=5),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize("case", EDGE_CASES, ids=[c.id for c in EDGE_CASES])
@@ -475,9 +487,7 @@ def test_pick_count_is_a_stable_weighted_subset() -> None:
     # answer order follows the rendezvous score
     scores = [policy.rendezvous_score(who.key, e) for e in d.endpoints]
     assert scores == sorted(scores, reverse=True)
-    assert min(scores) > max(
-        policy.rendezvous_score(who.key, e) for e in live - set(d.endpoints)
-    )
+    assert min(scores) > max(policy.rendezvous_score(who.key, e) for e in live - set(d.endpoints))
     assert "rendezvous subset of 2" in d.trace[5].note
 
 
