@@ -6,42 +6,33 @@ raised as :class:`~gslb.errors.ConfigError`, so an operator fixes a file in one 
 The schema is the one ``zones/example.com.yaml`` documents. Names in the model are
 absolute, lower-case and end with a dot.
 
-Fence semantics checked here: a client matched by several fences may only be answered
-from the *intersection* of their regions, so two fences that can match the same client
-(same country, a country and its continent, same continent or subdivision, overlapping
-networks) with disjoint regions are an error; so is a rule that sends clients a fence
-can match to a region outside that fence. A network is not compared with a geographic
-criterion: where an address is located is only known at query time.
+This module holds the zone's structure: the top-level keys, ``soa``, ``ns``, the
+``records`` section and the checks that need the whole tree (CNAME exclusivity,
+delegation and occlusion, glue, targets). Single values (names, rdata) are parsed by
+:mod:`gslb.rdata`; ``regions``, ``fences`` and ``gslb`` by :mod:`gslb.policyconfig`.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from gslb.countries import CONTINENTS, COUNTRY_CONTINENT
 from gslb.errors import ConfigError, Problem
-from gslb.model import (
-    STATIC_TYPES,
-    AllDown,
-    ClientMatch,
-    Endpoint,
-    Fence,
-    GslbName,
-    IPAddress,
-    IPNetwork,
-    Pick,
-    Region,
-    RRset,
-    Rule,
-    Soa,
-    Spill,
-    Zone,
+from gslb.model import STATIC_TYPES, Fence, GslbName, Region, RRset, Soa, Zone
+from gslb.policyconfig import read_fences, read_gslb, read_regions
+from gslb.rdata import (
+    MAX_TTL,
+    InvalidValue,
+    below,
+    inside,
+    parse_name,
+    parse_owner,
+    parse_rdata,
+    soa_rdata,
 )
+from gslb.rdata import txt_rdata as txt_rdata  # re-exported: part of this module's API
 from gslb.yamlsource import (
     MappingNode,
     Node,
@@ -54,166 +45,13 @@ from gslb.yamlsource import (
 
 __all__ = ["load_zone", "load_zones"]
 
-MAX_TTL = 2_147_483_647  # RFC 2181 section 8
 MAX_SERIAL = 4_294_967_295
-GSLB_MAX_TTL = 86_400
 DEFAULT_TTL = 3600
-DEFAULT_GSLB_TTL = 30
-DEFAULT_DEGRADED_TTL = 10
-ALL_DOWN: tuple[AllDown, ...] = ("fail-open", "nodata", "servfail")
-CAA_TAGS = ("issue", "issuewild", "iodef", "contactemail", "contactphone", "issuemail", "issuevmc")
 
 _TOP = ("zone", "ttl", "soa", "ns", "records", "regions", "fences", "gslb")
 _SOA = ("mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl")
-_REGION = ("location", "aws-region", "endpoints", "down")
-_ENDPOINT = ("address", "weight", "down")
-_CLIENTS = ("countries", "continents", "subdivisions", "networks")
-_FENCE = ("clients", "regions", "all-down")
-_GSLB = ("ttl", "degraded-ttl", "regions", "fences", "rules", "default", "spill", "pick")
 _ADDRESS_TYPES = frozenset({"A", "AAAA"})
 _TARGET_TYPES = ("MX", "NS", "SRV")
-
-_LABEL = re.compile(r"[a-z0-9_/-]+")  # '/' for RFC 2317 classless reverse delegation
-_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
-_AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
-_SUBDIVISION = re.compile(r"([A-Z]{2})-[A-Z0-9]{1,3}")
-_COUNTRY_ALIASES = {"UK": "GB", "EL": "GR"}
-_SPILL = Spill()
-
-
-class _Invalid(Exception):
-    """A value is wrong; the message is the problem's reason."""
-
-
-# --------------------------------------------------------------------------- names
-
-
-def _name(text: str, origin: str) -> str:
-    """``text`` as an absolute lower-case name: relative to ``origin`` unless it ends in '.'."""
-    raw = text.strip()
-    if raw == "@":
-        return origin
-    if raw == ".":
-        return "."
-    if not raw:
-        raise _Invalid("empty name")
-    low = raw.lower()
-    if low.endswith("."):
-        name = low
-    else:
-        name = f"{low}." if origin == "." else f"{low}.{origin}"
-    labels = name[:-1].split(".")
-    for i, label in enumerate(labels):
-        if not label:
-            raise _Invalid(f"empty label in name '{raw}'")
-        if len(label.encode()) > 63:
-            size = len(label.encode())
-            raise _Invalid(f"label '{label[:16]}...' is {size} bytes, longer than 63")
-        if "*" in label and (label != "*" or i != 0):
-            raise _Invalid(f"wildcard '*' must be the whole leftmost label in '{raw}'")
-        if label != "*" and not _LABEL.fullmatch(label):
-            bad = next(c for c in label if not _LABEL.fullmatch(c))
-            raise _Invalid(f"invalid character '{bad}' in name '{raw}'")
-    if sum(len(label) + 1 for label in labels) + 1 > 255:
-        size = sum(len(label) + 1 for label in labels) + 1
-        raise _Invalid(f"name '{raw[:24]}...' is {size} bytes, longer than 255")
-    return name
-
-
-def _owner(text: str, origin: str) -> str:
-    name = _name(text, origin)
-    if not _inside(name, origin):
-        raise _Invalid(f"'{text}' is outside zone {origin}")
-    return name
-
-
-def _inside(name: str, origin: str) -> bool:
-    return name == origin or name.endswith("." + origin) or origin == "."
-
-
-def _below(name: str, parent: str) -> bool:
-    return name != parent and _inside(name, parent)
-
-
-# --------------------------------------------------------------------------- rdata
-
-
-def _u16(text: str, what: str, high: int = 65535) -> int:
-    if not text.isdigit() or int(text) > high:
-        raise _Invalid(f"{what} '{text}' must be an integer 0..{high}")
-    return int(text)
-
-
-def _fields(text: str, rtype: str, count: int, form: str) -> list[str]:
-    parts = text.split()
-    if len(parts) != count:
-        raise _Invalid(f"{rtype} record '{text}' must be '{form}'")
-    return parts
-
-
-def _quote(data: bytes) -> str:
-    out = []
-    for byte in data:
-        if byte in (0x22, 0x5C):
-            out.append("\\" + chr(byte))
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        else:
-            out.append(f"\\{byte:03d}")
-    return '"' + "".join(out) + '"'
-
-
-def txt_rdata(text: str) -> str:
-    """One TXT record in presentation format: character-strings of at most 255 bytes."""
-    data = text.encode()
-    chunks = [data[i : i + 255] for i in range(0, len(data), 255)] or [b""]
-    return " ".join(_quote(c) for c in chunks)
-
-
-def _rdata(rtype: str, text: str, origin: str) -> tuple[str, str | None]:
-    """Normalized presentation rdata and the name it points at (MX/NS/SRV/CNAME/PTR)."""
-    if rtype in ("A", "AAAA"):
-        try:
-            addr = ipaddress.ip_address(text.strip())
-        except ValueError:
-            raise _Invalid(f"invalid address '{text}' in {rtype} record") from None
-        if rtype == "A" and addr.version != 4:
-            raise _Invalid(f"'{text}' is an IPv6 address: use AAAA, not A")
-        if rtype == "AAAA" and addr.version != 6:
-            raise _Invalid(f"'{text}' is an IPv4 address: use A, not AAAA")
-        return str(addr), None
-    if rtype in ("CNAME", "NS", "PTR"):
-        target = _name(text, origin)
-        return target, target
-    if rtype == "MX":
-        pref, host = _fields(text, rtype, 2, "preference name")
-        target = _name(host, origin)
-        return f"{_u16(pref, 'MX preference')} {target}", target
-    if rtype == "SRV":
-        prio, weight, port, host = _fields(text, rtype, 4, "priority weight port target")
-        nums = [_u16(prio, "SRV priority"), _u16(weight, "SRV weight"), _u16(port, "SRV port")]
-        target = _name(host, origin)
-        return " ".join(map(str, nums)) + f" {target}", target
-    if rtype == "CAA":
-        return _caa(text), None
-    if rtype == "TXT":
-        return txt_rdata(text), None
-    raise _Invalid(f"unknown record type '{rtype}'")  # pragma: no cover
-
-
-def _caa(text: str) -> str:
-    parts = text.split(None, 2)
-    if len(parts) != 3:
-        raise _Invalid(f"CAA record '{text}' must be 'flags tag \"value\"'")
-    flags, tag, value = parts
-    flag = _u16(flags, "CAA flags", 255)
-    if tag not in CAA_TAGS:
-        raise _Invalid(f"unknown CAA tag '{tag}'{suggest(tag, CAA_TAGS)}")
-    if len(value) >= 2 and value.startswith('"') and value.endswith('"'):
-        value = value[1:-1]
-    elif '"' in value:
-        raise _Invalid(f"CAA value '{value}' has unbalanced quotes")
-    return f"{flag} {tag} {_quote(value.encode())}"
 
 
 # --------------------------------------------------------------------------- drafts
@@ -263,11 +101,11 @@ class _ZoneReader:
             origin_text = sink.text(top["zone"], "zone")
             if origin_text is not None:
                 try:
-                    origin = _name(origin_text.rstrip(".") + ".", ".")
+                    origin = parse_name(origin_text.rstrip(".") + ".", ".")
                     if origin.startswith("*"):
-                        raise _Invalid(f"zone origin '{origin_text}' cannot be a wildcard")
+                        raise InvalidValue(f"zone origin '{origin_text}' cannot be a wildcard")
                     self.origin = origin
-                except _Invalid as exc:
+                except InvalidValue as exc:
                     sink.add(top["zone"], str(exc))
         if "ttl" in top:
             ttl = sink.integer(top["ttl"], "ttl", 0, MAX_TTL)
@@ -276,13 +114,11 @@ class _ZoneReader:
         ns = self._read_ns(top["ns"]) if "ns" in top else None
         if "records" in top and self.origin:
             self._read_records(top["records"])
-        self.regions = _read_regions(sink, top.get("regions"))
-        fences = _read_fences(sink, top.get("fences"), self.regions, (), "")
+        self.regions = read_regions(sink, top.get("regions"))
+        fences = read_fences(sink, top.get("fences"), self.regions, (), "")
         gslb: dict[str, GslbName] = {}
         if "gslb" in top and self.origin:
-            gslb = _read_gslb(
-                sink, top["gslb"], self.origin, self.regions, fences, self._gslb_owner
-            )
+            gslb = read_gslb(sink, top["gslb"], self.origin, self.regions, fences, self._gslb_owner)
         if self.origin:
             self._check_tree(ns or [])
         if sink.problems or soa is None or ns is None:
@@ -304,8 +140,8 @@ class _ZoneReader:
                     sink.add(f[key], f"soa rname '{text}' is a name: write '{fix}'")
                     continue
                 try:
-                    names[key] = _name(text, self.origin)
-                except _Invalid as exc:
+                    names[key] = parse_name(text, self.origin)
+                except InvalidValue as exc:
                     sink.add(f[key], str(exc))
         nums: dict[str, int | None] = {}
         if "serial" in f:
@@ -339,8 +175,8 @@ class _ZoneReader:
             if text is None:
                 continue
             try:
-                name = _name(text, self.origin)
-            except _Invalid as exc:
+                name = parse_name(text, self.origin)
+            except InvalidValue as exc:
                 self.sink.add(item, str(exc))
                 continue
             if any(name == n for n, _ in out):
@@ -356,8 +192,8 @@ class _ZoneReader:
         entries = sink.mapping(node, "records")
         for owner_text, (key, value) in (entries or {}).items():
             try:
-                owner = _owner(owner_text, self.origin)
-            except _Invalid as exc:
+                owner = parse_owner(owner_text, self.origin)
+            except InvalidValue as exc:
                 sink.add(key, str(exc))
                 continue
             if owner in self.owners:
@@ -413,8 +249,8 @@ class _ZoneReader:
             if text is None:
                 continue
             try:
-                rdata, target = _rdata(rtype, text, self.origin)
-            except _Invalid as exc:
+                rdata, target = parse_rdata(rtype, text, self.origin)
+            except InvalidValue as exc:
                 sink.add(item, str(exc))
                 continue
             if rdata in draft.rdatas:
@@ -432,7 +268,7 @@ class _ZoneReader:
         labels = name.split(".")
         for i in range(len(labels) - 1, -1, -1):
             parent = ".".join(labels[i:])
-            if not parent or parent == self.origin or not _below(parent, self.origin):
+            if not parent or parent == self.origin or not below(parent, self.origin):
                 continue
             if parent == name and not inclusive:
                 continue
@@ -464,7 +300,7 @@ class _ZoneReader:
         if self._existing is None:  # every owner and empty non-terminal, computed once
             self._existing = {self.origin}
             for owner in [*self.owners, *self.gslb_owners]:
-                while _below(owner, self.origin):
+                while below(owner, self.origin):
                     self._existing.add(owner)
                     owner = owner.split(".", 1)[1]
         existing = self._existing
@@ -497,7 +333,7 @@ class _ZoneReader:
                     if rtype != "NS":
                         sink.add(rr.key, f"{rtype} is not allowed at delegation point {owner}")
                 for target, node in types["NS"].targets:
-                    if _inside(target, owner) and not self._has_address(target):
+                    if inside(target, owner) and not self._has_address(target):
                         sink.add(node, f"NS target {target} needs glue (an A or AAAA record)")
         for target, node in ns:
             self._check_target("NS", target, node)
@@ -508,7 +344,7 @@ class _ZoneReader:
                         self._check_target(rtype, target, node)
 
     def _check_target(self, rtype: str, target: str, node: Node) -> None:
-        if target == "." or not _inside(target, self.origin):
+        if target == "." or not inside(target, self.origin):
             return
         pointed = self.owners.get(target)
         if pointed is not None and "CNAME" in pointed.types:
@@ -522,12 +358,8 @@ class _ZoneReader:
         self, soa: Soa, ns: list[tuple[str, Node]], gslb: dict[str, GslbName], fences: list[Fence]
     ) -> Zone:
         o = self.origin
-        soa_text = (
-            f"{soa.mname} {soa.rname} {soa.serial} {soa.refresh} {soa.retry} {soa.expire} "
-            f"{soa.minimum}"
-        )
         apex: dict[str, RRset] = {
-            "SOA": RRset(o, "SOA", soa.ttl, (soa_text,)),
+            "SOA": RRset(o, "SOA", soa.ttl, (soa_rdata(soa),)),
             "NS": RRset(o, "NS", self.ttl, tuple(n for n, _ in ns)),
         }
         rrsets: dict[str, dict[str, RRset]] = {o: apex}
@@ -551,441 +383,6 @@ class _ZoneReader:
 def _int(value: int | None) -> int:
     assert value is not None
     return value
-
-
-# --------------------------------------------------------------------------- regions
-
-
-def _read_location(sink: Sink, node: Node, what: str) -> tuple[float, float] | None:
-    items = sink.sequence(node, f"location of {what}")
-    if items is None:
-        return None
-    if len(items) != 2:
-        sink.add(node, f"location of {what} must be [latitude, longitude]")
-        return None
-    lat = sink.number(items[0], "latitude", -90, 90)
-    lon = sink.number(items[1], "longitude", -180, 180)
-    return None if lat is None or lon is None else (lat, lon)
-
-
-def _address(sink: Sink, node: Node, what: str) -> IPAddress | None:
-    text = sink.text(node, f"address in {what}")
-    if text is None:
-        return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        sink.add(node, f"invalid address '{text}' in {what}")
-        return None
-
-
-def _read_endpoints(sink: Sink, node: Node, what: str) -> tuple[Endpoint, ...] | None:
-    items = sink.sequence(node, f"endpoints of {what}")
-    if items is None:
-        return None
-    out: list[Endpoint] = []
-    ok = True
-    for item in items:
-        weight: int | None = 1
-        down: bool | None = False
-        if isinstance(item, ScalarNode):
-            addr = _address(sink, item, what)
-        else:
-            f = sink.fields(item, f"endpoint of {what}", _ENDPOINT, required=("address",))
-            if f is None or "address" not in f:
-                ok = False
-                continue
-            addr = _address(sink, f["address"], what)
-            if "weight" in f:
-                weight = sink.integer(f["weight"], "endpoint weight", 1, 1000)
-            if "down" in f:
-                down = sink.boolean(f["down"], "endpoint down")
-        if addr is None or weight is None or down is None:
-            ok = False
-            continue
-        if any(e.address == addr for e in out):
-            sink.add(item, f"endpoint {addr} listed twice in {what}")
-            ok = False
-            continue
-        out.append(Endpoint(addr, weight, down))
-    return tuple(out) if ok else None
-
-
-def _read_regions(sink: Sink, node: Node | None) -> dict[str, Region | None]:
-    """Regions by name in zone order; ``None`` marks a declared but invalid region."""
-    out: dict[str, Region | None] = {}
-    entries = sink.mapping(node, "regions") if node is not None else {}
-    for name, (key, value) in (entries or {}).items():
-        if not _ID.fullmatch(name):
-            sink.add(key, f"invalid region name '{name}': use a-z, 0-9 and '-'")
-            continue
-        out[name] = None
-        what = f"region '{name}'"
-        f = sink.fields(value, what, _REGION, required=("location", "endpoints"))
-        if f is None or "location" not in f or "endpoints" not in f:
-            continue
-        location = _read_location(sink, f["location"], what)
-        endpoints = _read_endpoints(sink, f["endpoints"], what)
-        aws: str | None = None
-        if "aws-region" in f and (aws := sink.string(f["aws-region"], "aws-region")) is not None:
-            if not _AWS_REGION.fullmatch(aws):
-                sink.add(f["aws-region"], f"invalid aws-region '{aws}' (like 'eu-west-1')")
-                continue
-        down = sink.boolean(f["down"], f"down of {what}") if "down" in f else False
-        if location is None or endpoints is None or down is None:
-            continue
-        if "aws-region" in f and aws is None:
-            continue
-        out[name] = Region(name, location[0], location[1], endpoints, aws, down)
-    return out
-
-
-# --------------------------------------------------------------------------- client matches
-
-
-# A check returns None when the code is fine, else (reason, hint shown after the place).
-_Check = Callable[[str], "tuple[str, str] | None"]
-
-
-def _country(code: str) -> tuple[str, str] | None:
-    if code in COUNTRY_CONTINENT:
-        return None
-    alias = _COUNTRY_ALIASES.get(code.upper())
-    hint = f" (did you mean '{alias}'?)" if alias else suggest(code, COUNTRY_CONTINENT)
-    return f"unknown country code '{code}'", hint
-
-
-def _continent(code: str) -> tuple[str, str] | None:
-    if code in CONTINENTS:
-        return None
-    return f"unknown continent code '{code}'", suggest(code, sorted(CONTINENTS))
-
-
-def _subdivision(code: str) -> tuple[str, str] | None:
-    m = _SUBDIVISION.fullmatch(code)
-    if m is None or m.group(1) not in COUNTRY_CONTINENT:
-        return f"invalid subdivision '{code}'", " (ISO 3166-2, like 'US-CA')"
-    return None
-
-
-def _read_codes(
-    sink: Sink, node: Node | None, kind: str, what: str, check: _Check
-) -> list[str] | None:
-    if node is None:
-        return []
-    items = sink.sequence(node, f"{kind} of {what}", empty_ok=True)
-    if items is None:
-        return None
-    out: list[str] = []
-    for item in items:
-        text = sink.text(item, f"entry in {kind} of {what}")
-        if text is None:
-            continue
-        if (why := check(text)) is not None:
-            sink.add(item, f"{why[0]} in {what}{why[1]}")
-        elif text in out:
-            sink.add(item, f"'{text}' listed twice in {kind} of {what}")
-        else:
-            out.append(text)
-    return out if len(out) == len(items) else None
-
-
-def _network(text: str) -> tuple[str, str] | None:
-    try:
-        ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        try:
-            meant = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            return f"invalid network '{text}'", ""
-        return f"network '{text}' has host bits set", f" (did you mean '{meant}'?)"
-    return None
-
-
-def _read_match(sink: Sink, node: Node, what: str) -> ClientMatch | None:
-    f = sink.fields(node, f"clients of {what}", _CLIENTS)
-    if f is None:
-        return None
-    countries = _read_codes(sink, f.get("countries"), "countries", what, _country)
-    continents = _read_codes(sink, f.get("continents"), "continents", what, _continent)
-    subdivisions = _read_codes(sink, f.get("subdivisions"), "subdivisions", what, _subdivision)
-    networks = _read_codes(sink, f.get("networks"), "networks", what, _network)
-    if countries is None or continents is None or subdivisions is None or networks is None:
-        return None
-    if not (countries or continents or subdivisions or networks):
-        sink.add(node, f"{what} matches no clients")
-        return None
-    nets: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(n) for n in networks)
-    return ClientMatch(frozenset(countries), frozenset(continents), frozenset(subdivisions), nets)
-
-
-def _shared(a: ClientMatch, b: ClientMatch) -> str | None:
-    """Some client both ``a`` and ``b`` can match, described, or ``None``."""
-    for x, y in ((a, b), (b, a)):
-        for country in sorted(x.countries):
-            if country in y.countries or COUNTRY_CONTINENT[country] in y.continents:
-                return country
-        for sub in sorted(x.subdivisions):
-            country = sub[:2]
-            if sub in y.subdivisions or country in y.countries:
-                return sub
-            if COUNTRY_CONTINENT[country] in y.continents:
-                return sub
-    for continent in sorted(a.continents & b.continents):
-        return f"continent {continent}"
-    for net in a.networks:
-        for other in b.networks:
-            if net.version == other.version and net.overlaps(other):
-                return str(net if net.prefixlen >= other.prefixlen else other)
-    return None
-
-
-# --------------------------------------------------------------------------- fences
-
-
-def _read_region_list(
-    sink: Sink,
-    node: Node,
-    what: str,
-    regions: dict[str, Region | None],
-    within: Sequence[str] | None = None,
-) -> list[str] | None:
-    """Known, distinct region names; ``within`` (a gslb name's regions) restricts them."""
-    items = sink.sequence(node, f"regions of {what}")
-    if items is None:
-        return None
-    out: list[str] = []
-    for item in items:
-        name = sink.text(item, f"region in {what}")
-        if name is None:
-            continue
-        if name not in regions:
-            sink.add(item, f"unknown region '{name}' in {what}{suggest(name, regions)}")
-        elif within is not None and name not in within:
-            sink.add(item, f"region '{name}' in {what} is not one of the name's regions")
-        elif name in out:
-            sink.add(item, f"region '{name}' listed twice in {what}")
-        else:
-            out.append(name)
-    return out if len(out) == len(items) else None
-
-
-def _read_fences(
-    sink: Sink,
-    node: Node | None,
-    regions: dict[str, Region | None],
-    outer: Sequence[Fence],
-    scope: str,
-) -> list[Fence]:
-    """Fences in file order; overlapping fences with disjoint regions are reported."""
-    if node is None:
-        return []
-    fences: list[tuple[Fence, Node]] = []
-    for name, (key, value) in (sink.mapping(node, f"fences{scope}") or {}).items():
-        if not _ID.fullmatch(name):
-            sink.add(key, f"invalid fence name '{name}': use a-z, 0-9 and '-'")
-            continue
-        if any(f.name == name for f in outer):
-            sink.add(key, f"fence '{name}' is already defined at zone level")
-            continue
-        what = f"fence '{name}'"
-        f = sink.fields(value, what, _FENCE, required=("clients", "regions"))
-        if f is None or "clients" not in f or "regions" not in f:
-            continue
-        match = _read_match(sink, f["clients"], what)
-        names = _read_region_list(sink, f["regions"], what, regions)
-        all_down: AllDown | None = "fail-open"
-        if "all-down" in f and (text := sink.string(f["all-down"], "all-down")) is not None:
-            all_down = next((a for a in ALL_DOWN if a == text), None)
-            if all_down is None:
-                choices = ", ".join(ALL_DOWN)
-                sink.add(f["all-down"], f"all-down '{text}' must be one of {choices}")
-        if match is not None and names is not None and all_down is not None:
-            fences.append((Fence(name, match, frozenset(names), all_down), key))
-    for j, (fence, key) in enumerate(fences):
-        for other in [*outer, *(f for f, _ in fences[:j])]:
-            shared = _shared(other.match, fence.match)
-            if shared is not None and not other.regions & fence.regions:
-                sink.add(
-                    key,
-                    f"fences '{other.name}' and '{fence.name}' both match {shared} "
-                    "but share no region",
-                )
-    return [f for f, _ in fences]
-
-
-# --------------------------------------------------------------------------- gslb names
-
-
-@dataclass(slots=True)
-class _NameReader:
-    """Reads one ``gslb:`` entry; the zone's regions and fences are already read."""
-
-    sink: Sink
-    owner: str
-    label: str
-    regions: dict[str, Region | None]
-    zone_fences: Sequence[Fence]
-
-    @property
-    def what(self) -> str:
-        return f"gslb name '{self.label}'"
-
-    def read(self, node: Node) -> GslbName | None:
-        sink, what = self.sink, self.what
-        f = sink.fields(node, what, _GSLB)
-        if f is None:
-            return None
-        ttl = sink.integer(f["ttl"], "ttl", 1, GSLB_MAX_TTL) if "ttl" in f else DEFAULT_GSLB_TTL
-        degraded: int | None = min(DEFAULT_DEGRADED_TTL, ttl or DEFAULT_GSLB_TTL)
-        if "degraded-ttl" in f:
-            degraded = sink.integer(f["degraded-ttl"], "degraded-ttl", 1, GSLB_MAX_TTL)
-            if degraded is not None and ttl is not None and degraded > ttl:
-                sink.add(f["degraded-ttl"], f"degraded-ttl {degraded} exceeds ttl {ttl}")
-                degraded = None
-        if "regions" in f:
-            names = _read_region_list(sink, f["regions"], what, self.regions)
-        elif self.regions:
-            names = list(self.regions)
-        else:
-            sink.add(node, f"{what} has no regions: define 'regions:' in the zone")
-            names = None
-        fences = _read_fences(sink, f.get("fences"), self.regions, self.zone_fences, f" of {what}")
-        all_fences = (*self.zone_fences, *fences)
-        rules = self._rules(f["rules"], names or [], all_fences) if "rules" in f else []
-        default = self._default(f["default"], names or []) if "default" in f else ([], None)
-        spill = self._spill(f["spill"]) if "spill" in f else Spill()
-        objs = [self.regions.get(n) for n in names or []]
-        pick = self._pick(f["pick"], objs) if "pick" in f else Pick()
-        if (
-            ttl is None
-            or degraded is None
-            or names is None
-            or rules is None
-            or default is None
-            or spill is None
-            or pick is None
-        ):
-            return None
-        regions = tuple(r for r in objs if r is not None)
-        return GslbName(
-            name=self.owner,
-            ttl=ttl,
-            degraded_ttl=degraded,
-            regions=regions,
-            fences=all_fences,
-            rules=tuple(rules),
-            default_order=tuple(default[0] or names),
-            default_location=default[1],
-            spill=spill,
-            pick=pick,
-        )
-
-    def _rules(self, node: Node, names: list[str], fences: Sequence[Fence]) -> list[Rule] | None:
-        sink = self.sink
-        items = sink.sequence(node, f"rules of {self.what}")
-        if items is None:
-            return None
-        rules: list[Rule] = []
-        for i, item in enumerate(items, 1):
-            what = f"rule {i} of {self.what}"
-            f = sink.fields(item, what, ("clients", "regions"), required=("clients", "regions"))
-            if f is None or "clients" not in f or "regions" not in f:
-                continue
-            match = _read_match(sink, f["clients"], what)
-            regs = _read_region_list(sink, f["regions"], what, self.regions, names)
-            if match is None or regs is None:
-                continue
-            for fence in fences:
-                shared = _shared(match, fence.match)
-                bad = [r for r in regs if r not in fence.regions]
-                if shared is not None and bad:
-                    allowed = ", ".join(r for r in self.regions if r in fence.regions)
-                    sink.add(
-                        item,
-                        f"rule sends {shared} (fenced by {fence.name} to {allowed}) "
-                        f"to {', '.join(bad)}",
-                    )
-            rules.append(Rule(match, tuple(regs)))
-        return rules if len(rules) == len(items) else None
-
-    def _default(
-        self, node: Node, names: list[str]
-    ) -> tuple[list[str], tuple[float, float] | None] | None:
-        sink, what = self.sink, f"default of {self.what}"
-        f = sink.fields(node, what, ("regions", "location"))
-        if f is None:
-            return None
-        if len(f) != 1:
-            sink.add(node, f"{what} takes either 'regions' or 'location'")
-            return None
-        if "location" in f:
-            location = _read_location(sink, f["location"], what)
-            return None if location is None else ([], location)
-        regs = _read_region_list(sink, f["regions"], what, self.regions, names)
-        return None if regs is None else (regs, None)
-
-    def _spill(self, node: Node) -> Spill | None:
-        sink = self.sink
-        f = sink.fields(node, f"spill of {self.what}", ("low", "high"))
-        if f is None:
-            return None
-        low = sink.number(f["low"], "spill low", 0, 1) if "low" in f else _SPILL.low
-        high = sink.number(f["high"], "spill high", 0, 1) if "high" in f else _SPILL.high
-        if low is None or high is None:
-            return None
-        if not 0 < low < high <= 1:
-            why = f"need 0 < low {low:g} < high {high:g} <= 1"
-            sink.add(node, f"spill watermarks out of order: {why}")
-            return None
-        return Spill(low, high)
-
-    def _pick(self, node: Node, regions: list[Region | None]) -> Pick | None:
-        sink = self.sink
-        f = sink.fields(node, f"pick of {self.what}", ("count", "second-region"))
-        if f is None:
-            return None
-        count: int | None = 0
-        if "count" in f:
-            count = sink.integer(f["count"], "pick count", 0, MAX_TTL)
-            most = max((len(r.endpoints) for r in regions if r is not None), default=0)
-            if count is not None and count > most and None not in regions:
-                why = f"exceeds the {most} endpoints of the largest region"
-                sink.add(f["count"], f"pick count {count} {why}")
-                count = None
-        second: bool | None = False
-        if "second-region" in f:
-            second = sink.boolean(f["second-region"], "pick second-region")
-        return None if count is None or second is None else Pick(count, second)
-
-
-def _read_gslb(
-    sink: Sink,
-    node: Node,
-    origin: str,
-    regions: dict[str, Region | None],
-    fences: Sequence[Fence],
-    owner_problem: Callable[[str], str | None],
-) -> dict[str, GslbName]:
-    out: dict[str, GslbName] = {}
-    seen: dict[str, Node] = {}
-    for label, (key, value) in (sink.mapping(node, "gslb") or {}).items():
-        try:
-            owner = _owner(label, origin)
-        except _Invalid as exc:
-            sink.add(key, str(exc))
-            continue
-        if owner in seen:
-            first = seen[owner].start_mark.line + 1
-            sink.add(key, f"gslb name {owner} already defined at line {first}")
-            continue
-        seen[owner] = key
-        if (why := owner_problem(owner)) is not None:
-            sink.add(key, why)
-        name = _NameReader(sink, owner, label, regions, fences).read(value)
-        if name is not None:
-            out[owner] = name
-    return out
 
 
 # --------------------------------------------------------------------------- files

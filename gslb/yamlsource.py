@@ -1,9 +1,10 @@
 """YAML with positions: compose a file into nodes and read typed values from them.
 
-``gslb.config`` needs ``file:line:col`` for every problem and must report all of them
-at once, so it never builds Python objects with ``yaml.safe_load``: it walks the
-composed node graph (every node keeps its ``start_mark``) through the readers here,
-which record a :class:`~gslb.errors.Problem` and return ``None`` instead of raising.
+The zone readers (:mod:`gslb.config`, :mod:`gslb.policyconfig`) need ``file:line:col``
+for every problem and must report all of them at once, so they never build Python
+objects with ``yaml.safe_load``: they walk the composed node graph (every node keeps
+its ``start_mark``) through the readers here, which record a
+:class:`~gslb.errors.Problem` and return ``None`` instead of raising.
 PyYAML silently keeps the last of duplicate mapping keys; :func:`mapping` rejects them.
 """
 

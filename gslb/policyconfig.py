@@ -1,0 +1,492 @@
+"""The routing half of a zone file: ``regions:``, ``fences:`` and ``gslb:`` → policy model.
+
+Split from :mod:`gslb.config` because these sections have their own vocabulary (client
+matches, region lists, watermarks, pick) and cross-checks that never look at records.
+Every problem goes to the caller's :class:`~gslb.yamlsource.Sink`, at its node.
+
+Fence semantics checked here: a client matched by several fences may only be answered
+from the *intersection* of their regions, so two fences that can match the same client
+(same country, a country and its continent, same continent or subdivision, overlapping
+networks) with disjoint regions are an error; so is a rule that sends clients a fence
+can match to a region outside that fence. A network is not compared with a geographic
+criterion: where an address is located is only known at query time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from gslb.countries import CONTINENTS, COUNTRY_CONTINENT
+from gslb.model import (
+    AllDown,
+    ClientMatch,
+    Endpoint,
+    Fence,
+    GslbName,
+    IPAddress,
+    IPNetwork,
+    Pick,
+    Region,
+    Rule,
+    Spill,
+)
+from gslb.rdata import MAX_TTL, InvalidValue, parse_owner
+from gslb.yamlsource import Node, ScalarNode, Sink, suggest
+
+__all__ = ["ALL_DOWN", "read_fences", "read_gslb", "read_regions"]
+
+GSLB_MAX_TTL = 86_400
+DEFAULT_GSLB_TTL = 30
+DEFAULT_DEGRADED_TTL = 10
+ALL_DOWN: tuple[AllDown, ...] = ("fail-open", "nodata", "servfail")
+
+_REGION = ("location", "aws-region", "endpoints", "down")
+_ENDPOINT = ("address", "weight", "down")
+_CLIENTS = ("countries", "continents", "subdivisions", "networks")
+_FENCE = ("clients", "regions", "all-down")
+_GSLB = ("ttl", "degraded-ttl", "regions", "fences", "rules", "default", "spill", "pick")
+
+_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
+_AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+_SUBDIVISION = re.compile(r"([A-Z]{2})-[A-Z0-9]{1,3}")
+_COUNTRY_ALIASES = {"UK": "GB", "EL": "GR"}
+_SPILL = Spill()
+
+
+# --------------------------------------------------------------------------- regions
+
+
+def _read_location(sink: Sink, node: Node, what: str) -> tuple[float, float] | None:
+    items = sink.sequence(node, f"location of {what}")
+    if items is None:
+        return None
+    if len(items) != 2:
+        sink.add(node, f"location of {what} must be [latitude, longitude]")
+        return None
+    lat = sink.number(items[0], "latitude", -90, 90)
+    lon = sink.number(items[1], "longitude", -180, 180)
+    return None if lat is None or lon is None else (lat, lon)
+
+
+def _address(sink: Sink, node: Node, what: str) -> IPAddress | None:
+    text = sink.text(node, f"address in {what}")
+    if text is None:
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        sink.add(node, f"invalid address '{text}' in {what}")
+        return None
+
+
+def _read_endpoints(sink: Sink, node: Node, what: str) -> tuple[Endpoint, ...] | None:
+    items = sink.sequence(node, f"endpoints of {what}")
+    if items is None:
+        return None
+    out: list[Endpoint] = []
+    ok = True
+    for item in items:
+        weight: int | None = 1
+        down: bool | None = False
+        if isinstance(item, ScalarNode):
+            addr = _address(sink, item, what)
+        else:
+            f = sink.fields(item, f"endpoint of {what}", _ENDPOINT, required=("address",))
+            if f is None or "address" not in f:
+                ok = False
+                continue
+            addr = _address(sink, f["address"], what)
+            if "weight" in f:
+                weight = sink.integer(f["weight"], "endpoint weight", 1, 1000)
+            if "down" in f:
+                down = sink.boolean(f["down"], "endpoint down")
+        if addr is None or weight is None or down is None:
+            ok = False
+            continue
+        if any(e.address == addr for e in out):
+            sink.add(item, f"endpoint {addr} listed twice in {what}")
+            ok = False
+            continue
+        out.append(Endpoint(addr, weight, down))
+    return tuple(out) if ok else None
+
+
+def read_regions(sink: Sink, node: Node | None) -> dict[str, Region | None]:
+    """Regions by name in zone order; ``None`` marks a declared but invalid region."""
+    out: dict[str, Region | None] = {}
+    entries = sink.mapping(node, "regions") if node is not None else {}
+    for name, (key, value) in (entries or {}).items():
+        if not _ID.fullmatch(name):
+            sink.add(key, f"invalid region name '{name}': use a-z, 0-9 and '-'")
+            continue
+        out[name] = None
+        what = f"region '{name}'"
+        f = sink.fields(value, what, _REGION, required=("location", "endpoints"))
+        if f is None or "location" not in f or "endpoints" not in f:
+            continue
+        location = _read_location(sink, f["location"], what)
+        endpoints = _read_endpoints(sink, f["endpoints"], what)
+        aws: str | None = None
+        if "aws-region" in f and (aws := sink.string(f["aws-region"], "aws-region")) is not None:
+            if not _AWS_REGION.fullmatch(aws):
+                sink.add(f["aws-region"], f"invalid aws-region '{aws}' (like 'eu-west-1')")
+                continue
+        down = sink.boolean(f["down"], f"down of {what}") if "down" in f else False
+        if location is None or endpoints is None or down is None:
+            continue
+        if "aws-region" in f and aws is None:
+            continue
+        out[name] = Region(name, location[0], location[1], endpoints, aws, down)
+    return out
+
+
+# --------------------------------------------------------------------------- client matches
+
+
+# A check returns None when the code is fine, else (reason, hint shown after the place).
+_Check = Callable[[str], "tuple[str, str] | None"]
+
+
+def _country(code: str) -> tuple[str, str] | None:
+    if code in COUNTRY_CONTINENT:
+        return None
+    alias = _COUNTRY_ALIASES.get(code.upper())
+    hint = f" (did you mean '{alias}'?)" if alias else suggest(code, COUNTRY_CONTINENT)
+    return f"unknown country code '{code}'", hint
+
+
+def _continent(code: str) -> tuple[str, str] | None:
+    if code in CONTINENTS:
+        return None
+    return f"unknown continent code '{code}'", suggest(code, sorted(CONTINENTS))
+
+
+def _subdivision(code: str) -> tuple[str, str] | None:
+    m = _SUBDIVISION.fullmatch(code)
+    if m is None or m.group(1) not in COUNTRY_CONTINENT:
+        return f"invalid subdivision '{code}'", " (ISO 3166-2, like 'US-CA')"
+    return None
+
+
+def _read_codes(
+    sink: Sink, node: Node | None, kind: str, what: str, check: _Check
+) -> list[str] | None:
+    if node is None:
+        return []
+    items = sink.sequence(node, f"{kind} of {what}", empty_ok=True)
+    if items is None:
+        return None
+    out: list[str] = []
+    for item in items:
+        text = sink.text(item, f"entry in {kind} of {what}")
+        if text is None:
+            continue
+        if (why := check(text)) is not None:
+            sink.add(item, f"{why[0]} in {what}{why[1]}")
+        elif text in out:
+            sink.add(item, f"'{text}' listed twice in {kind} of {what}")
+        else:
+            out.append(text)
+    return out if len(out) == len(items) else None
+
+
+def _network(text: str) -> tuple[str, str] | None:
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        try:
+            meant = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return f"invalid network '{text}'", ""
+        return f"network '{text}' has host bits set", f" (did you mean '{meant}'?)"
+    return None
+
+
+def _read_match(sink: Sink, node: Node, what: str) -> ClientMatch | None:
+    f = sink.fields(node, f"clients of {what}", _CLIENTS)
+    if f is None:
+        return None
+    countries = _read_codes(sink, f.get("countries"), "countries", what, _country)
+    continents = _read_codes(sink, f.get("continents"), "continents", what, _continent)
+    subdivisions = _read_codes(sink, f.get("subdivisions"), "subdivisions", what, _subdivision)
+    networks = _read_codes(sink, f.get("networks"), "networks", what, _network)
+    if countries is None or continents is None or subdivisions is None or networks is None:
+        return None
+    if not (countries or continents or subdivisions or networks):
+        sink.add(node, f"{what} matches no clients")
+        return None
+    nets: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(n) for n in networks)
+    return ClientMatch(frozenset(countries), frozenset(continents), frozenset(subdivisions), nets)
+
+
+def _shared(a: ClientMatch, b: ClientMatch) -> str | None:
+    """Some client both ``a`` and ``b`` can match, described, or ``None``."""
+    for x, y in ((a, b), (b, a)):
+        for country in sorted(x.countries):
+            if country in y.countries or COUNTRY_CONTINENT[country] in y.continents:
+                return country
+        for sub in sorted(x.subdivisions):
+            country = sub[:2]
+            if sub in y.subdivisions or country in y.countries:
+                return sub
+            if COUNTRY_CONTINENT[country] in y.continents:
+                return sub
+    for continent in sorted(a.continents & b.continents):
+        return f"continent {continent}"
+    for net in a.networks:
+        for other in b.networks:
+            if net.version == other.version and net.overlaps(other):
+                return str(net if net.prefixlen >= other.prefixlen else other)
+    return None
+
+
+# --------------------------------------------------------------------------- fences
+
+
+def _read_region_list(
+    sink: Sink,
+    node: Node,
+    what: str,
+    regions: dict[str, Region | None],
+    within: Sequence[str] | None = None,
+) -> list[str] | None:
+    """Known, distinct region names; ``within`` (a gslb name's regions) restricts them."""
+    items = sink.sequence(node, f"regions of {what}")
+    if items is None:
+        return None
+    out: list[str] = []
+    for item in items:
+        name = sink.text(item, f"region in {what}")
+        if name is None:
+            continue
+        if name not in regions:
+            sink.add(item, f"unknown region '{name}' in {what}{suggest(name, regions)}")
+        elif within is not None and name not in within:
+            sink.add(item, f"region '{name}' in {what} is not one of the name's regions")
+        elif name in out:
+            sink.add(item, f"region '{name}' listed twice in {what}")
+        else:
+            out.append(name)
+    return out if len(out) == len(items) else None
+
+
+def read_fences(
+    sink: Sink,
+    node: Node | None,
+    regions: dict[str, Region | None],
+    outer: Sequence[Fence],
+    scope: str,
+) -> list[Fence]:
+    """Fences in file order; overlapping fences with disjoint regions are reported."""
+    if node is None:
+        return []
+    fences: list[tuple[Fence, Node]] = []
+    for name, (key, value) in (sink.mapping(node, f"fences{scope}") or {}).items():
+        if not _ID.fullmatch(name):
+            sink.add(key, f"invalid fence name '{name}': use a-z, 0-9 and '-'")
+            continue
+        if any(f.name == name for f in outer):
+            sink.add(key, f"fence '{name}' is already defined at zone level")
+            continue
+        what = f"fence '{name}'"
+        f = sink.fields(value, what, _FENCE, required=("clients", "regions"))
+        if f is None or "clients" not in f or "regions" not in f:
+            continue
+        match = _read_match(sink, f["clients"], what)
+        names = _read_region_list(sink, f["regions"], what, regions)
+        all_down: AllDown | None = "fail-open"
+        if "all-down" in f and (text := sink.string(f["all-down"], "all-down")) is not None:
+            all_down = next((a for a in ALL_DOWN if a == text), None)
+            if all_down is None:
+                choices = ", ".join(ALL_DOWN)
+                sink.add(f["all-down"], f"all-down '{text}' must be one of {choices}")
+        if match is not None and names is not None and all_down is not None:
+            fences.append((Fence(name, match, frozenset(names), all_down), key))
+    for j, (fence, fence_key) in enumerate(fences):
+        for other in [*outer, *(f for f, _ in fences[:j])]:
+            shared = _shared(other.match, fence.match)
+            if shared is not None and not other.regions & fence.regions:
+                sink.add(
+                    fence_key,
+                    f"fences '{other.name}' and '{fence.name}' both match {shared} "
+                    "but share no region",
+                )
+    return [f for f, _ in fences]
+
+
+# --------------------------------------------------------------------------- gslb names
+
+
+@dataclass(slots=True)
+class _NameReader:
+    """Reads one ``gslb:`` entry; the zone's regions and fences are already read."""
+
+    sink: Sink
+    owner: str
+    label: str
+    regions: dict[str, Region | None]
+    zone_fences: Sequence[Fence]
+
+    @property
+    def what(self) -> str:
+        return f"gslb name '{self.label}'"
+
+    def read(self, node: Node) -> GslbName | None:
+        sink, what = self.sink, self.what
+        f = sink.fields(node, what, _GSLB)
+        if f is None:
+            return None
+        ttl = sink.integer(f["ttl"], "ttl", 1, GSLB_MAX_TTL) if "ttl" in f else DEFAULT_GSLB_TTL
+        degraded: int | None = min(DEFAULT_DEGRADED_TTL, ttl or DEFAULT_GSLB_TTL)
+        if "degraded-ttl" in f:
+            degraded = sink.integer(f["degraded-ttl"], "degraded-ttl", 1, GSLB_MAX_TTL)
+            if degraded is not None and ttl is not None and degraded > ttl:
+                sink.add(f["degraded-ttl"], f"degraded-ttl {degraded} exceeds ttl {ttl}")
+                degraded = None
+        if "regions" in f:
+            names = _read_region_list(sink, f["regions"], what, self.regions)
+        elif self.regions:
+            names = list(self.regions)
+        else:
+            sink.add(node, f"{what} has no regions: define 'regions:' in the zone")
+            names = None
+        fences = read_fences(sink, f.get("fences"), self.regions, self.zone_fences, f" of {what}")
+        all_fences = (*self.zone_fences, *fences)
+        rules = self._rules(f["rules"], names or [], all_fences) if "rules" in f else []
+        default = self._default(f["default"], names or []) if "default" in f else ([], None)
+        spill = self._spill(f["spill"]) if "spill" in f else Spill()
+        objs = [self.regions.get(n) for n in names or []]
+        pick = self._pick(f["pick"], objs) if "pick" in f else Pick()
+        if (
+            ttl is None
+            or degraded is None
+            or names is None
+            or rules is None
+            or default is None
+            or spill is None
+            or pick is None
+        ):
+            return None
+        regions = tuple(r for r in objs if r is not None)
+        return GslbName(
+            name=self.owner,
+            ttl=ttl,
+            degraded_ttl=degraded,
+            regions=regions,
+            fences=all_fences,
+            rules=tuple(rules),
+            default_order=tuple(default[0] or names),
+            default_location=default[1],
+            spill=spill,
+            pick=pick,
+        )
+
+    def _rules(self, node: Node, names: list[str], fences: Sequence[Fence]) -> list[Rule] | None:
+        sink = self.sink
+        items = sink.sequence(node, f"rules of {self.what}")
+        if items is None:
+            return None
+        rules: list[Rule] = []
+        for i, item in enumerate(items, 1):
+            what = f"rule {i} of {self.what}"
+            f = sink.fields(item, what, ("clients", "regions"), required=("clients", "regions"))
+            if f is None or "clients" not in f or "regions" not in f:
+                continue
+            match = _read_match(sink, f["clients"], what)
+            regs = _read_region_list(sink, f["regions"], what, self.regions, names)
+            if match is None or regs is None:
+                continue
+            for fence in fences:
+                shared = _shared(match, fence.match)
+                bad = [r for r in regs if r not in fence.regions]
+                if shared is not None and bad:
+                    allowed = ", ".join(r for r in self.regions if r in fence.regions)
+                    sink.add(
+                        item,
+                        f"rule sends {shared} (fenced by {fence.name} to {allowed}) "
+                        f"to {', '.join(bad)}",
+                    )
+            rules.append(Rule(match, tuple(regs)))
+        return rules if len(rules) == len(items) else None
+
+    def _default(
+        self, node: Node, names: list[str]
+    ) -> tuple[list[str], tuple[float, float] | None] | None:
+        sink, what = self.sink, f"default of {self.what}"
+        f = sink.fields(node, what, ("regions", "location"))
+        if f is None:
+            return None
+        if len(f) != 1:
+            sink.add(node, f"{what} takes either 'regions' or 'location'")
+            return None
+        if "location" in f:
+            location = _read_location(sink, f["location"], what)
+            return None if location is None else ([], location)
+        regs = _read_region_list(sink, f["regions"], what, self.regions, names)
+        return None if regs is None else (regs, None)
+
+    def _spill(self, node: Node) -> Spill | None:
+        sink = self.sink
+        f = sink.fields(node, f"spill of {self.what}", ("low", "high"))
+        if f is None:
+            return None
+        low = sink.number(f["low"], "spill low", 0, 1) if "low" in f else _SPILL.low
+        high = sink.number(f["high"], "spill high", 0, 1) if "high" in f else _SPILL.high
+        if low is None or high is None:
+            return None
+        if not 0 < low < high <= 1:
+            why = f"need 0 < low {low:g} < high {high:g} <= 1"
+            sink.add(node, f"spill watermarks out of order: {why}")
+            return None
+        return Spill(low, high)
+
+    def _pick(self, node: Node, regions: list[Region | None]) -> Pick | None:
+        sink = self.sink
+        f = sink.fields(node, f"pick of {self.what}", ("count", "second-region"))
+        if f is None:
+            return None
+        count: int | None = 0
+        if "count" in f:
+            count = sink.integer(f["count"], "pick count", 0, MAX_TTL)
+            most = max((len(r.endpoints) for r in regions if r is not None), default=0)
+            if count is not None and count > most and None not in regions:
+                why = f"exceeds the {most} endpoints of the largest region"
+                sink.add(f["count"], f"pick count {count} {why}")
+                count = None
+        second: bool | None = False
+        if "second-region" in f:
+            second = sink.boolean(f["second-region"], "pick second-region")
+        return None if count is None or second is None else Pick(count, second)
+
+
+def read_gslb(
+    sink: Sink,
+    node: Node,
+    origin: str,
+    regions: dict[str, Region | None],
+    fences: Sequence[Fence],
+    owner_problem: Callable[[str], str | None],
+) -> dict[str, GslbName]:
+    """Policies by owner; ``owner_problem`` (the zone reader's) reports clashes with records."""
+    out: dict[str, GslbName] = {}
+    seen: dict[str, Node] = {}
+    for label, (key, value) in (sink.mapping(node, "gslb") or {}).items():
+        try:
+            owner = parse_owner(label, origin)
+        except InvalidValue as exc:
+            sink.add(key, str(exc))
+            continue
+        if owner in seen:
+            first = seen[owner].start_mark.line + 1
+            sink.add(key, f"gslb name {owner} already defined at line {first}")
+            continue
+        seen[owner] = key
+        if (why := owner_problem(owner)) is not None:
+            sink.add(key, why)
+        name = _NameReader(sink, owner, label, regions, fences).read(value)
+        if name is not None:
+            out[owner] = name
+    return out
