@@ -43,8 +43,9 @@ class Runtime:
 
     def __init__(self, settings: Settings, reuse_port: bool = False) -> None:
         self.settings = settings
+        zones = load_zones(list(settings.zones))  # config errors first: the usual mistake
         self.geo = GeoDatabase.open(settings.geoip)
-        self.responder = Responder(self._view(self.geo))
+        self.responder = Responder(View.build(zones, self.geo, chaos=settings.chaos))
         self.server = DnsServer(self, list(settings.listeners), settings.limits, reuse_port)
         self._tasks: list[asyncio.Task[None]] = []
         self._http: object | None = None
