@@ -80,7 +80,7 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
-class _Loader(yaml.SafeLoader):  # type: ignore[misc]
+class _Loader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
     """YAML 1.2 booleans: only true/false, so Norway (``NO``) stays a country code."""
 
 

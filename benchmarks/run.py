@@ -724,7 +724,7 @@ def render(results: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"Benchmark {meta['date']} on {meta['host']} ({meta['cpus']} CPUs): "
         f"{meta['runs']} run(s) x {meta['seconds']:g} s per target and mix, "
         f"`dnsperf -c 10 -q 100 -T 1`, targets alternated; GeoIP DB `{meta['mmdb']}`; "
-        f"load average before: {meta['loadavg']}.",
+        f"load average before: {meta['loadavg']}; commit {meta['commit']}.",
         "",
         "| mix | target | workers | QPS median (min–max) | server CPU µs/q | server / dnsperf "
         "CPU % | avg latency ms | max latency ms | lost | peak RSS MB |",
@@ -847,7 +847,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    results = [bench_workers(args, w, mixes, origin) for w in args.workers]
+    results: list[dict[str, Any]] = []
+    failure = ""
+    try:
+        for w in args.workers:
+            results.append(bench_workers(args, w, mixes, origin))
+    except SystemExit as exc:  # a refused or failed target: keep what was measured
+        failure = str(exc.code)
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "host": socket.gethostname(),
@@ -860,6 +866,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else str(args.mmdb),
         "world": str(world_path),
         "targets": args.targets,
+        "commit": git_describe(),
         "dnsperf": subprocess.run(
             ["dnsperf", "-h"], capture_output=True, text=True
         ).stderr.splitlines()[-1:],
@@ -867,13 +874,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             [shutil.which("gdnsd") or "/usr/sbin/gdnsd", "-h"], capture_output=True, text=True
         ).stderr.splitlines()[:1],
     }
-    table = render(results, meta)
+    table = render(results, meta) if results else ""
+    if failure:
+        meta["aborted"] = failure
+        table += f"\n**Aborted:**\n\n```\n{failure}\n```\n"
     (args.out / "results.md").write_text(table)
     (args.out / "results.json").write_text(
         json.dumps({"meta": meta, "results": results}, indent=1, default=str)
     )
     sys.stdout.write(table)
-    return 0
+    return 1 if failure else 0
+
+
+def git_describe() -> str:
+    """The commit measured, with ``+dirty`` when the tree has local changes."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "gslb"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 if __name__ == "__main__":
