@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from hashlib import blake2b
 from typing import Final
 
+from gslb.geo import haversine_km
 from gslb.model import (
     AllDown,
     Client,
@@ -55,12 +56,10 @@ from gslb.model import (
     Step,
 )
 
-#: Mean Earth radius (IUGG), the usual choice for great-circle routing distances.
-EARTH_RADIUS_KM: Final = 6371.0088
 _RAD: Final = math.pi / 180.0
 
 
-__all__ = ["STEPS", "EARTH_RADIUS_KM", "decide", "distance_km", "rendezvous_score", "unit_hash"]
+__all__ = ["STEPS", "decide", "rendezvous_score", "unit_hash"]
 
 #: Fail-closed beats fail-open when several matching fences disagree.
 _SEVERITY: Final[dict[str, int]] = {"fail-open": 0, "nodata": 1, "servfail": 2}
@@ -109,7 +108,7 @@ class _Work:
         self.moved = False  # health or load removed something (first choice may be gone)
         self.origin: tuple[float, float] | None = None
         self.origin_note = ""
-        self.near: dict[str, float] = {}  # region -> -cos(angle to origin): smaller is nearer
+        self.near: dict[str, float] = {}  # region -> squared chord to origin: smaller is nearer
         self.prep = _prepared(name)
         self.key: bytes | None = None
         self.outcome: Outcome | None = None
@@ -168,11 +167,13 @@ def _unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
 
 
 def _closeness(w: _Work, regions: list[Region]) -> dict[str, float]:
-    """``-cos`` of the central angle from the origin to each region; cached per decision.
+    """Squared chord between unit vectors of the origin and each region, cached per decision.
 
-    Great-circle distance is ``R·angle``, so ordering by ``-cos(angle)`` (a dot product of
-    unit vectors, no trigonometry per region) is ordering by distance. This is the hot
-    part of a decision for unfenced clients; kilometres are computed only for explain.
+    The chord grows monotonically with the central angle, hence with great-circle
+    distance, so ordering by it is ordering by distance; unlike ``cos(angle)`` it keeps
+    sub-metre resolution for nearby points. No trigonometry per region: this is the hot
+    part of a decision for unfenced clients. Kilometres (``gslb.geo.haversine_km``) are
+    computed only when explaining.
     """
     near = w.near
     vectors = w.prep.vectors
@@ -181,18 +182,9 @@ def _closeness(w: _Work, regions: list[Region]) -> dict[str, float]:
     for r in regions:
         if r.name not in near:
             rx, ry, rz = vectors[r.name]
-            near[r.name] = -(x * rx + y * ry + z * rz)
+            dx, dy, dz = x - rx, y - ry, z - rz
+            near[r.name] = dx * dx + dy * dy + dz * dz
     return near
-
-
-def distance_km(origin: tuple[float, float], lat: float, lon: float) -> float:
-    """Great-circle (haversine) distance in km; the nearest step orders by the same angle."""
-    p1, p2 = origin[0] * _RAD, lat * _RAD
-    a = (
-        math.sin((p2 - p1) * 0.5) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin((lon - origin[1]) * _RAD * 0.5) ** 2
-    )
-    return 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, a)))
 
 
 def _ordered(w: _Work, regions: list[Region]) -> list[Region]:
@@ -428,7 +420,9 @@ def _nearest(w: _Work) -> None:
     elif w.origin is not None:
         src = w.origin_note
         o = w.origin
-        dists = ", ".join(f"{r.name} {distance_km(o, r.lat, r.lon):.0f} km" for r in w.candidates)
+        dists = ", ".join(
+            f"{r.name} {haversine_km(o[0], o[1], r.lat, r.lon):.0f} km" for r in w.candidates
+        )
         note = f"distance from {src}: {dists}" if dists else f"distance from {src}"
     elif w.name.default_order:
         note = f"client has no coordinates ({who}): default order"

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gslb.config import load_zone
+from gslb.geo import haversine_km
 from gslb.model import (
     Client,
     ClientMatch,
@@ -153,6 +154,21 @@ def statuses(draw: st.DrawFn, name: GslbName, healthy_endpoints: bool = False) -
     )
 
 
+def all_up(name: GslbName, keep_region_flags: bool = False) -> GslbName:
+    """The name without administratively down endpoints (and regions, unless kept)."""
+    return dataclasses.replace(
+        name,
+        regions=tuple(
+            dataclasses.replace(
+                r,
+                down=r.down and keep_region_flags,
+                endpoints=tuple(dataclasses.replace(e, down=False) for e in r.endpoints),
+            )
+            for r in name.regions
+        ),
+    )
+
+
 def matching_fences(name: GslbName, client: Client) -> list[Fence]:
     loc = client.lookup.location
     country = loc.country if loc is not None else None
@@ -195,15 +211,7 @@ def test_fail_open_never_answers_empty(
     data: st.DataObject, name: GslbName, client: Client, family: int
 ) -> None:
     """Every region serves both families and no endpoint fails: only the fence can say no."""
-    name = dataclasses.replace(
-        name,
-        regions=tuple(
-            dataclasses.replace(
-                r, endpoints=tuple(dataclasses.replace(e, down=False) for e in r.endpoints)
-            )
-            for r in name.regions
-        ),
-    )
+    name = all_up(name, keep_region_flags=True)
     status = data.draw(statuses(name, healthy_endpoints=True))
     fences = matching_fences(name, client)
     decision = decide(name, client, status, family)
@@ -258,6 +266,42 @@ def test_everything_down_still_inside_the_fence(
         assert decision.outcome == "nodata"
     else:
         assert decision.outcome == "answer" and decision.degraded
+
+
+@GENERATED
+@given(
+    name=gslb_names(dual_stack=True),
+    origin=st.tuples(lats, lons),
+    nearby=st.lists(st.tuples(st.floats(-0.01, 0.01), st.floats(-0.01, 0.01)), max_size=3),
+)
+def test_nearest_order_is_haversine_order(
+    name: GslbName, origin: tuple[float, float], nearby: list[tuple[float, float]]
+) -> None:
+    """The fast ordering (unit-vector chords) agrees with ``gslb.geo.haversine_km``,
+    ties in declaration order, down to regions a few hundred metres from the client."""
+    extra = tuple(
+        Region(f"near{i}", origin[0] + dlat, origin[1] + dlon, name.regions[0].endpoints)
+        for i, (dlat, dlon) in enumerate(nearby)
+        if -90 <= origin[0] + dlat <= 90
+    )
+    name = all_up(dataclasses.replace(name, regions=name.regions + extra, fences=(), rules=()))
+    who = Client(
+        ip_address("192.0.2.1"),
+        "ecs",
+        24,
+        Lookup(Location(None, None, None, *origin), ip_network("192.0.2.0/24")),
+    )
+    decision = decide(name, who, Status(), 4, explain=True)
+    (nearest,) = [s for s in decision.trace if s.name == "nearest"]
+    km = {r.name: haversine_km(*origin, r.lat, r.lon) for r in name.regions}
+    position = {r.name: i for i, r in enumerate(name.regions)}
+    order = list(nearest.kept)
+    assert sorted(order) == sorted(km)
+    for a, b in zip(order, order[1:], strict=False):
+        if abs(km[a] - km[b]) > 1e-6:  # a real difference: nearer first
+            assert km[a] < km[b]
+        elif km[a] == km[b]:  # an exact tie: declaration order
+            assert position[a] < position[b]
 
 
 def _neighbour(client: Client) -> IPAddress:
