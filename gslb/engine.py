@@ -26,7 +26,7 @@ from gslb.model import (
     Status,
     Zone,
 )
-from gslb.wire import CLASS_CH, CLASS_IN, NOERROR, NXDOMAIN, REFUSED, SERVFAIL, Query
+from gslb.wire import CLASS_CH, CLASS_IN, NOERROR, NXDOMAIN, REFUSED, SERVFAIL, Ecs, Query
 
 QTYPE_A, QTYPE_NS, QTYPE_CNAME, QTYPE_SOA = 1, 2, 5, 6
 QTYPE_MX, QTYPE_TXT, QTYPE_AAAA, QTYPE_SRV, QTYPE_DS = 15, 16, 28, 33, 43
@@ -52,9 +52,29 @@ class Reply:
     additional: tuple[RRset, ...] = ()
     rclass: int = CLASS_IN
     scope: int = 0  # ECS scope prefix length to return
-    gslb: GslbName | None = None  # set when the answer depends on the client
+    route: Route | None = None  # set when the answer depends on the client
     client: Client | None = None
     decision: Decision | None = None
+
+    @property
+    def gslb(self) -> GslbName | None:
+        return self.route.name if self.route is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How a question reaches a GSLB name: what the answer depends on besides the client.
+
+    The fast path keeps one per question so a new client network costs a location
+    lookup and a (memoised) decision, not a zone walk.
+    """
+
+    name: GslbName
+    owner: str  # the queried owner (the GSLB name, or where a CNAME chain ended)
+    chain: tuple[RRset, ...]  # CNAMEs that led here
+    family: int
+    negative: RRset  # the zone's SOA for NODATA
+    networks: tuple[IPNetwork, ...]  # fence/rule CIDRs that bound the ECS scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +158,8 @@ def _parent(name: str) -> str:
 # --------------------------------------------------------------------------- clients
 
 
-def client_for(query: Query, resolver: IPAddress, locator: Locator) -> Client:
+def client_for(ecs: Ecs | None, resolver: IPAddress, locator: Locator) -> Client:
     """Locate the ECS subnet when the query has one (source > 0), else the resolver."""
-    ecs = query.edns.ecs if query.edns is not None else None
     if ecs is not None and ecs.source > 0:
         address = ecs.ip()
         return Client(address, "ecs", ecs.source, locator.lookup(address))
@@ -337,30 +356,36 @@ def _gslb_answer(
     explain: bool,
 ) -> Reply:
     family = 6 if query.qtype == QTYPE_AAAA else 4
-    client = client_for(query, resolver, view.locator)
+    route = Route(gslb, owner, tuple(chain), family, cz.negative, view.networks.get(gslb.name, ()))
+    client = client_for(query.edns.ecs if query.edns else None, resolver, view.locator)
     if explain:
         decision = policy.decide(gslb, client, view.status, family, explain=True)
     else:
         decision = decide(view, gslb, client, family)
-    scope = ecs_scope(client, decision, view.networks.get(gslb.name, ()))
-    answered: tuple[RRset, ...] = tuple(chain)
+    return route_reply(route, client, decision)
+
+
+def route_reply(route: Route, client: Client, decision: Decision) -> Reply:
+    """The reply for one client at the end of a route (shared with the fast path)."""
+    scope = ecs_scope(client, decision, route.networks)
+    answered = route.chain
     authority: tuple[RRset, ...] = ()
     rcode = NOERROR
     if decision.outcome == "servfail":
         rcode = SERVFAIL
     elif decision.outcome == "nodata" or not decision.endpoints:
-        neg = cz.negative
+        neg = route.negative
         authority = (RRset(neg.name, "SOA", min(neg.ttl, decision.ttl), neg.rdatas),)
     else:
-        rtype = "AAAA" if family == 6 else "A"
+        rtype = "AAAA" if route.family == 6 else "A"
         addresses = tuple(str(e.address) for e in decision.endpoints)
-        answered += (RRset(owner, rtype, decision.ttl, addresses),)
+        answered += (RRset(route.owner, rtype, decision.ttl, addresses),)
     return Reply(
         rcode,
         answer=answered,
         authority=authority,
         scope=scope,
-        gslb=gslb,
+        route=route,
         client=client,
         decision=decision,
     )

@@ -19,23 +19,30 @@ agree byte for byte by construction; ``tests/unit/test_fastpath.py`` checks it.
 from __future__ import annotations
 
 import logging
+import struct
 from ipaddress import ip_address
 
 from gslb import engine
-from gslb.engine import Reply, View
+from gslb.engine import Reply, Route, View
 from gslb.model import IPAddress
 from gslb.wire import (
     BADVERS,
+    ECS_OPTION,
+    EDNS_UDP_SIZE,
     FORMERR,
     NOTIMP,
+    OPT,
+    RD,
     SERVFAIL,
     TC,
     Drop,
+    Ecs,
     FormErr,
     NotImp,
     Query,
     assemble,
     header_only,
+    opt_bytes,
     opt_record,
     parse_query,
     render_body,
@@ -47,7 +54,7 @@ log = logging.getLogger(__name__)
 CACHE_LIMIT = 200_000
 TCP_LIMIT = 65535
 
-Rendered = tuple[int, tuple[int, int, int], bytes, int]  # flags sans RD, counts, body, scope
+Rendered = tuple[int, int, int, int, bytes, int]  # flags sans RD, AN, NS, AR, body, scope
 
 
 def _special(data: bytes) -> Query | bytes | None:
@@ -67,18 +74,17 @@ def _special(data: bytes) -> Query | bytes | None:
 
 
 def _render(query: Query, reply: Reply) -> Rendered:
-    body, counts = render_body(
-        query, (reply.answer, reply.authority, reply.additional), reply.rclass
-    )
-    flags = reply_flags(query, reply.rcode, reply.aa) & ~0x0100  # RD is per query
-    return flags, counts, body, reply.scope
+    sections = (reply.answer, reply.authority, reply.additional)
+    body, (an, ns, ar) = render_body(query, sections, reply.rclass)
+    flags = reply_flags(query, reply.rcode, reply.aa) & ~RD  # RD is per query
+    return flags, an, ns, ar, body, reply.scope
 
 
 def _finish(query: Query, rendered: Rendered, limit: int) -> bytes:
-    flags, counts, body, scope = rendered
-    flags |= query.flags & 0x0100
+    flags, an, ns, ar, body, scope = rendered
+    flags |= query.flags & RD
     opt = opt_record(query.edns, scope)
-    out = assemble(query, flags, counts, body, opt)
+    out = assemble(query, flags, (an, ns, ar), body, opt)
     if len(out) > limit:  # RFC 2181 9 / RFC 6891 7: header, question, OPT, and TC
         out = assemble(query, flags | TC, (0, 0, 0), b"", opt)
     return out
@@ -102,77 +108,217 @@ def respond(view: View, data: bytes, resolver: IPAddress, tcp: bool = False) -> 
         return _servfail(parsed)
 
 
+_Q_NO_AR = b"\x00\x01\x00\x00\x00\x00\x00\x00"  # QD=1 AN=0 NS=0 AR=0
+_Q_ONE_AR = b"\x00\x01\x00\x00\x00\x00\x00\x01"
+_HEADER = struct.Struct("!HHHHHH")
+_OPT_FIXED = struct.Struct("!HHBBHH")  # type, udp size, ext rcode, version, flags, rdlen
+_OPTION = struct.Struct("!HH")
+
+
+class _Unusual(Exception):
+    """The fast parser declines; the strict general path takes the query."""
+
+
+def _fast_parse(data: bytes) -> tuple[int, int, bytes, bytes, int, int, bytes | None]:
+    """Parse the common query shape only, into plain values.
+
+    QUERY opcode, one question without compression, no answer/authority, at most an
+    OPT (version 0) whose only interesting option is a well-formed ECS. Everything
+    else raises ``_Unusual`` and goes through ``parse_query``, which is strict and
+    answers FORMERR/NOTIMP/BADVERS; the differential test holds the two together.
+    Returns (id, flags, question, cache key, udp size or 0, DO bit, ECS payload).
+    """
+    end = len(data)
+    if end < 17 or data[2] & 0xF8:  # QR or a non-QUERY opcode
+        raise _Unusual
+    counts = data[4:12]
+    if counts == _Q_NO_AR:
+        has_opt = False
+    elif counts == _Q_ONE_AR:
+        has_opt = True
+    else:
+        raise _Unusual
+    pos = 12
+    length = data[pos]
+    while length:
+        if length > 63:
+            raise _Unusual
+        pos += length + 1
+        length = data[pos]
+    if pos > 266:  # name over 255 octets
+        raise _Unusual
+    qend = pos + 5
+    if qend > end:
+        raise _Unusual
+    question = data[12:qend]
+    key = data[12:pos].lower() + data[pos:qend]
+    qid, flags = data[0] << 8 | data[1], data[2] << 8 | data[3]
+    if not has_opt:
+        if qend != end:
+            raise _Unusual
+        return qid, flags, question, key, 0, 0, None
+    if data[qend] != 0 or qend + 11 > end:
+        raise _Unusual
+    rtype, udp, _ext, version, zflags, rdlen = _OPT_FIXED.unpack_from(data, qend + 1)
+    if rtype != OPT or version != 0 or qend + 11 + rdlen != end:
+        raise _Unusual
+    ecs = None
+    pos = qend + 11
+    while pos < end:
+        if pos + 4 > end:
+            raise _Unusual
+        code, olen = _OPTION.unpack_from(data, pos)
+        pos += 4
+        if code == ECS_OPTION:
+            if ecs is not None or pos + olen > end:
+                raise _Unusual
+            ecs = data[pos : pos + olen]
+        pos += olen
+    if pos != end:
+        raise _Unusual
+    if ecs is not None:
+        if len(ecs) < 4 or ecs[3] or ecs[0] or ecs[1] not in (1, 2):
+            raise _Unusual
+        source = ecs[2]
+        if source > (32 if ecs[1] == 1 else 128) or len(ecs) != 4 + (source + 7) // 8:
+            raise _Unusual
+        if source % 8 and ecs[-1] & (0xFF >> (source % 8)):
+            raise _Unusual
+    return qid, flags, question, key, max(512, min(udp, EDNS_UDP_SIZE)), zflags & 0x8000, ecs
+
+
+class _Dynamic:
+    """Per question: the route to a GSLB name and the replies per client network."""
+
+    __slots__ = ("route", "clients")
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        self.clients: dict[object, Rendered] = {}
+
+
 class Responder:
     """The fast path for one view (see module docstring)."""
 
-    __slots__ = ("view", "static", "dynamic", "bodies")
+    __slots__ = ("view", "static", "dynamic", "bodies", "resolvers")
 
     def __init__(self, view: View) -> None:
         self.view = view
         self.static: dict[bytes, Rendered] = {}
-        self.dynamic: dict[bytes, dict[object, Rendered]] = {}
+        self.dynamic: dict[bytes, _Dynamic] = {}
         self.bodies: dict[tuple[object, ...], Rendered] = {}
+        self.resolvers: dict[str, IPAddress] = {}
 
     def respond(self, data: bytes, resolver: str, tcp: bool = False) -> bytes | None:
+        try:
+            qid, flags, question, key, udp, do, ecs = _fast_parse(data)
+        except (_Unusual, IndexError, struct.error):
+            return self._general(data, resolver, tcp)
+        hit = self.static.get(key)
+        if hit is None:
+            entry = self.dynamic.get(key)
+            if entry is None:
+                return self._general(data, resolver, tcp)
+            ckey: object = ecs if ecs is not None and ecs[2] else resolver
+            hit = entry.clients.get(ckey)
+            if hit is None:
+                try:
+                    hit = self._new_client(entry, key, ecs, resolver)
+                except Exception:
+                    log.exception("answering %r failed", question)
+                    return self._general(data, resolver, tcp)
+                if len(entry.clients) >= CACHE_LIMIT:
+                    entry.clients.clear()
+                entry.clients[ckey] = hit
+        rflags, an, ns, ar, body, scope = hit
+        opt = b"" if not udp else opt_bytes(bool(do), ecs, scope)
+        out = b"".join(
+            (
+                _HEADER.pack(qid, rflags | (flags & RD), 1, an, ns, ar + (1 if udp else 0)),
+                question,
+                body,
+                opt,
+            )
+        )
+        if len(out) > (TCP_LIMIT if tcp else udp or 512):
+            return self._general(data, resolver, tcp)  # it sets TC
+        return out
+
+    def _address(self, resolver: str) -> IPAddress:
+        address = self.resolvers.get(resolver)
+        if address is None:
+            if len(self.resolvers) >= CACHE_LIMIT:
+                self.resolvers.clear()
+            address = self.resolvers[resolver] = ip_address(resolver)
+        return address
+
+    def _new_client(
+        self, entry: _Dynamic, key: bytes, ecs: bytes | None, resolver: str
+    ) -> Rendered:
+        """A client network not seen for this question: locate, decide, reuse bytes."""
+        view = self.view
+        route = entry.route
+        parsed = Ecs(ecs[1], ecs[2], ecs[4:]) if ecs is not None else None
+        client = engine.client_for(parsed, self._address(resolver), view.locator)
+        decision = engine.decide(view, route.name, client, route.family)
+        scope = engine.ecs_scope(client, decision, route.networks)
+        memo = (key, decision.outcome, decision.endpoints, decision.ttl)
+        rendered = self.bodies.get(memo)
+        if rendered is None:
+            reply = engine.route_reply(route, client, decision)
+            rendered = self._remember(memo, key, reply)
+        if rendered[5] != scope:
+            rendered = (*rendered[:5], scope)
+        return rendered
+
+    def _remember(self, memo: tuple[object, ...], key: bytes, reply: Reply) -> Rendered:
+        labels = _labels(key)
+        qtype, qclass = struct.unpack_from("!HH", key, len(key) - 4)
+        query = Query(0, 0, labels, key, qtype, qclass, None)
+        rendered = _render(query, reply)
+        if len(self.bodies) >= CACHE_LIMIT:
+            self.bodies.clear()
+        self.bodies[memo] = rendered
+        return rendered
+
+    def _general(self, data: bytes, resolver: str, tcp: bool) -> bytes | None:
+        """Strict parse and engine; remember what later queries can reuse."""
         parsed = _special(data)
         if not isinstance(parsed, Query):
             return parsed
         query = parsed
-        question = query.question
-        key = question[:-4].lower() + question[-4:]
-        limit = TCP_LIMIT if tcp else query.udp_limit
-        hit = self.static.get(key)
-        if hit is not None:
-            return _finish(query, hit, limit)
-        clients = self.dynamic.get(key)
-        ckey: object = resolver
-        if clients is not None:
-            ecs = query.edns.ecs if query.edns is not None else None
-            if ecs is not None and ecs.source > 0:
-                ckey = (ecs.family, ecs.source, ecs.address)
-            hit = clients.get(ckey)
-            if hit is not None:
-                return _finish(query, hit, limit)
         try:
-            rendered = self._miss(query, key, ckey, resolver)
+            reply = engine.answer(self.view, query, self._address(resolver))
+            q = query.question
+            key = q[:-4].lower() + q[-4:]
+            if reply.route is None:
+                memo: tuple[object, ...] = (key, reply.rcode, reply.aa, reply.rclass)
+                memo += (reply.answer, reply.authority, reply.additional)
+                rendered = self.bodies.get(memo) or self._remember(memo, key, reply)
+                if len(self.static) >= CACHE_LIMIT:
+                    self.static.clear()
+                self.static[key] = rendered
+            else:
+                decision = reply.decision
+                assert decision is not None
+                memo = (key, decision.outcome, decision.endpoints, decision.ttl)
+                rendered = self.bodies.get(memo) or self._remember(memo, key, reply)
+                rendered = (*rendered[:5], reply.scope)
+                entry = self.dynamic.get(key)
+                if entry is None:
+                    if len(self.dynamic) >= CACHE_LIMIT:
+                        self.dynamic.clear()
+                    entry = self.dynamic[key] = _Dynamic(reply.route)
+            return _finish(query, rendered, TCP_LIMIT if tcp else query.udp_limit)
         except Exception:
             log.exception("answering %s failed", query.name)
             return _servfail(query)
-        return _finish(query, rendered, limit)
 
-    def _miss(self, query: Query, key: bytes, ckey: object, resolver: str) -> Rendered:
-        reply = engine.answer(self.view, query, ip_address(resolver))
-        memo = (
-            key,
-            reply.rcode,
-            reply.aa,
-            reply.rclass,
-            reply.answer,
-            reply.authority,
-            reply.additional,
-        )
-        rendered = self.bodies.get(memo)
-        if rendered is None:
-            rendered = _render(query, reply)
-            if len(self.bodies) >= CACHE_LIMIT:
-                self.bodies.clear()
-            self.bodies[memo] = rendered
-        if reply.scope != rendered[3]:
-            rendered = (rendered[0], rendered[1], rendered[2], reply.scope)
-        if reply.gslb is None:
-            if len(self.static) >= CACHE_LIMIT:
-                self.static.clear()
-            self.static[key] = rendered
-            return rendered
-        clients = self.dynamic.get(key)
-        if clients is None:
-            if len(self.dynamic) >= CACHE_LIMIT:
-                self.dynamic.clear()
-            clients = self.dynamic[key] = {}
-            ecs = query.edns.ecs if query.edns is not None else None
-            if ecs is not None and ecs.source > 0:
-                ckey = (ecs.family, ecs.source, ecs.address)
-        if len(clients) >= CACHE_LIMIT:
-            clients.clear()
-        clients[ckey] = rendered
-        return rendered
+
+def _labels(key: bytes) -> tuple[bytes, ...]:
+    labels = []
+    pos = 0
+    while key[pos]:
+        labels.append(key[pos + 1 : pos + 1 + key[pos]])
+        pos += 1 + key[pos]
+    return tuple(labels)

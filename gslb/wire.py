@@ -264,20 +264,35 @@ def _parse_ecs(opt: bytes, qid: int, flags: int) -> Ecs:
 
 
 def opt_record(edns: Edns | None, scope: int, ext_rcode: int = 0) -> bytes:
-    """Our OPT RR for a reply to ``edns`` (empty when the query had none).
-
-    Built by hand because the fast path appends it to cached answers; the general
-    path uses the same bytes, so the two can never disagree on EDNS.
-    """
+    """Our OPT RR for a reply to ``edns`` (empty when the query had none)."""
     if edns is None:
         return b""
-    ttl = (ext_rcode << 24) | (0x8000 if edns.do else 0)
-    options = b""
+    ecs = None
     if edns.ecs is not None and ext_rcode == 0:
         e = edns.ecs
-        options = struct.pack("!HHHBB", ECS_OPTION, 4 + len(e.address), e.family, e.source, scope)
-        options += e.address
-    return b"\x00" + struct.pack("!HHIH", OPT, EDNS_UDP_SIZE, ttl, len(options)) + options
+        ecs = struct.pack("!HBB", e.family, e.source, 0) + e.address
+    return opt_bytes(edns.do, ecs, scope, ext_rcode)
+
+
+def opt_bytes(do: bool, ecs: bytes | None, scope: int, ext_rcode: int = 0) -> bytes:
+    """OPT RR bytes: our UDP size, DO copied, ECS echoed with ``scope`` (RFC 7871 7.2.1).
+
+    ``ecs`` is the client's option payload as sent (family, source, 0, address).
+    Built by hand because the fast path appends it to cached answers; the general
+    path uses the same function, so the two can never disagree on EDNS.
+    """
+    ttl = (ext_rcode << 24) | (0x8000 if do else 0)
+    if ecs is None:
+        return _OPT_PREFIX + struct.pack("!IH", ttl, 0)
+    option = ecs[:3] + bytes([scope]) + ecs[4:]
+    return (
+        _OPT_PREFIX
+        + struct.pack("!IHHH", ttl, 4 + len(option), ECS_OPTION, len(option))
+        + option
+    )
+
+
+_OPT_PREFIX = b"\x00" + struct.pack("!HH", OPT, EDNS_UDP_SIZE)
 
 
 def header_only(qid: int, flags: int, rcode: int) -> bytes:

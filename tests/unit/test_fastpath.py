@@ -105,10 +105,10 @@ def test_same_network_second_query_is_a_cache_hit(view: View) -> None:
     query += b"\0" + struct.pack("!HHIH", 41, 1232, 0, 4 + len(ecs)) + struct.pack("!HH", 8, len(ecs)) + ecs
     first = fast.respond(query, "127.0.0.1")
     assert first is not None and len(fast.dynamic) == 1
-    (clients,) = fast.dynamic.values()
-    assert len(clients) == 1
-    assert fast.respond(query, "127.0.0.1") == first
-    assert len(clients) == 1
+    (entry,) = fast.dynamic.values()
+    second = query[:1] + b"\x02" + query[2:]  # another ID, same network
+    assert fast.respond(second, "127.0.0.1") == first[:1] + b"\x02" + first[2:]
+    assert len(entry.clients) == 1  # the second query was answered from the cache
     del data
 
 
