@@ -183,12 +183,16 @@ def decide(view: View, name: GslbName, client: Client, family: int) -> Decision:
 
 
 def ecs_scope(client: Client, decision: Decision | None, networks: tuple[IPNetwork, ...]) -> int:
-    """The widest prefix around the client in which every address gets this answer.
+    """The ECS scope: the widest prefix around the client with this same answer.
 
     Starts from the locator's network (same location), narrows to the hashing
     granularity when the decision hashed the client network, and narrows further so
-    no configured fence/rule CIDR straddles the scope. Never longer than the query's
-    source prefix: the resolver told us no more than that (RFC 7871 section 7.2.1).
+    no configured fence/rule CIDR straddles the scope. It is never wider than the
+    query's source prefix either: we only vouch for what the resolver told us, so a
+    /24 source inside a /16 database network gets scope /24, while a /16 source
+    over several /24 networks gets the /24 its address fell in (RFC 7871 7.2.1
+    allows a scope longer than the source; it tells the resolver to ask again for
+    other /24s rather than reuse this answer for all of its /16).
     """
     if client.source != "ecs":
         return 0
@@ -206,7 +210,7 @@ def ecs_scope(client: Client, decision: Decision | None, networks: tuple[IPNetwo
         elif (start >> (bits - scope)) == (address >> (bits - scope)):
             common = bits - (start ^ address).bit_length()
             scope = max(scope, common + 1)
-    return min(scope, client.source_prefix)
+    return max(scope, client.source_prefix)
 
 
 # --------------------------------------------------------------------------- lookup

@@ -69,13 +69,13 @@ def test_unknown_location_uses_the_default_order(view: View) -> None:
     assert reply.client is not None and reply.client.lookup.location is None
 
 
-def test_ecs_scope_is_the_database_network_clamped_to_the_source(view: View) -> None:
-    assert ask(view, "api.example.com.", ecs="81.2.3.0/24").scope == 8
-    assert ask(view, "api.example.com.", ecs="81.0.0.0/6").scope == 6
+def test_ecs_scope_is_the_database_network_but_never_wider_than_the_source(view: View) -> None:
+    assert ask(view, "api.example.com.", ecs="81.0.0.0/6").scope == 8  # the /8 network
+    assert ask(view, "api.example.com.", ecs="81.2.3.0/24").scope == 24  # not /8
 
 
 def test_scope_narrows_for_hashed_decisions_and_config_networks() -> None:
-    client = Client(ip_address("81.2.3.4"), "ecs", 32, Lookup(PARIS, ip_network("81.0.0.0/8")))
+    client = Client(ip_address("81.2.3.4"), "ecs", 4, Lookup(PARIS, ip_network("81.0.0.0/8")))
     plain = Decision("answer", ("eu-central",), (), 30)
     hashed = Decision("answer", ("eu-central",), (), 30, hashed=True)
     assert ecs_scope(client, plain, ()) == 8
@@ -101,6 +101,38 @@ def test_static_lookups(view: View) -> None:
     assert ask(view, "example.net.").rcode == REFUSED
     www = ask(view, "www.example.com.", ecs="81.2.3.0/24")
     assert [rr.rtype for rr in www.answer] == ["CNAME", "A"]
-    assert www.gslb is not None and www.scope == 8
+    assert www.gslb is not None and www.scope == 24
     mx = ask(view, "example.com.", qtype=15)
     assert mx.rcode == NOERROR and mx.additional[0].name == "mail.example.com."
+
+
+V4_ONLY = """
+zone: example.net
+soa: {mname: ns1, rname: hostmaster, serial: 1, refresh: 7200, retry: 3600, expire: 1209600, minimum: 300}
+ns: [ns1]
+records:
+  ns1: {A: 192.0.2.53}
+regions:
+  paris:
+    location: [48.85, 2.35]
+    endpoints: [192.0.2.1]
+  tokyo:
+    location: [35.68, 139.69]
+    endpoints: [203.0.113.1, "2001:db8::1"]
+gslb:
+  app: {ttl: 60}
+"""
+
+
+def test_aaaa_for_a_region_without_ipv6_is_nodata_not_another_region(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A and AAAA must point at the same region; the client falls back to IPv4."""
+    path = tmp_path / "example.net.yaml"
+    path.write_text(V4_ONLY)
+    view = View.build(load_zones([path]), FakeLocator())
+    a = ask(view, "app.example.net.", qtype=1, ecs="81.2.3.0/24")
+    assert addresses(a) == ["192.0.2.1"]
+    aaaa = ask(view, "app.example.net.", qtype=28, ecs="81.2.3.0/24")
+    assert aaaa.rcode == NOERROR and not aaaa.answer
+    assert aaaa.authority[0].rtype == "SOA" and aaaa.authority[0].ttl == 60  # min(SOA neg, ttl)
+    tokyo = ask(view, "app.example.net.", qtype=28, ecs="126.1.0.0/16")
+    assert addresses(tokyo) == ["2001:db8::1"]
