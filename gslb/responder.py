@@ -200,33 +200,57 @@ class _Dynamic:
 class Responder:
     """The fast path for one view (see module docstring)."""
 
-    __slots__ = ("view", "static", "dynamic", "bodies", "resolvers")
+    __slots__ = ("view", "replies", "static", "dynamic", "bodies", "resolvers")
 
     def __init__(self, view: View) -> None:
         self.view = view
+        self.replies: dict[bytes, bytes] = {}
         self.static: dict[bytes, Rendered] = {}
         self.dynamic: dict[bytes, _Dynamic] = {}
         self.bodies: dict[tuple[object, ...], Rendered] = {}
         self.resolvers: dict[str, IPAddress] = {}
 
     def respond(self, data: bytes, resolver: str, tcp: bool = False) -> bytes | None:
+        """Answer one message; ``resolver`` is the peer address as the socket gave it.
+
+        A UDP reply that depends only on the query's bytes (static data, or a GSLB
+        answer for an ECS subnet) is kept whole, keyed by everything after the ID: a
+        repeat of the same question from the same network is a dict hit plus the ID.
+        """
+        if not tcp:
+            whole = self.replies.get(data[2:])
+            if whole is not None:
+                return data[:2] + whole
+        out, reusable = self._respond(data, resolver, tcp)
+        if reusable and out is not None and not tcp:
+            if len(self.replies) >= CACHE_LIMIT:
+                self.replies.clear()
+            self.replies[data[2:]] = out[2:]
+        return out
+
+    def _respond(self, data: bytes, resolver: str, tcp: bool) -> tuple[bytes | None, bool]:
         try:
             qid, flags, question, key, udp, do, ecs = _fast_parse(data)
         except (_Unusual, IndexError, struct.error):
-            return self._general(data, resolver, tcp)
+            return self._general(data, resolver, tcp), False
+        reusable = True
         hit = self.static.get(key)
         if hit is None:
             entry = self.dynamic.get(key)
             if entry is None:
-                return self._general(data, resolver, tcp)
-            ckey: object = ecs if ecs is not None and ecs[2] else resolver
+                return self._general(data, resolver, tcp), False
+            ckey: object = resolver
+            if ecs is not None and ecs[2]:
+                ckey = ecs
+            else:
+                reusable = False
             hit = entry.clients.get(ckey)
             if hit is None:
                 try:
                     hit = self._new_client(entry, key, ecs, resolver)
                 except Exception:
                     log.exception("answering %r failed", question)
-                    return self._general(data, resolver, tcp)
+                    return self._general(data, resolver, tcp), False
                 if len(entry.clients) >= CACHE_LIMIT:
                     entry.clients.clear()
                 entry.clients[ckey] = hit
@@ -241,8 +265,8 @@ class Responder:
             )
         )
         if len(out) > (TCP_LIMIT if tcp else udp or 512):
-            return self._general(data, resolver, tcp)  # it sets TC
-        return out
+            return self._general(data, resolver, tcp), False  # it sets TC
+        return out, reusable
 
     def _address(self, resolver: str) -> IPAddress:
         address = self.resolvers.get(resolver)
