@@ -1,0 +1,420 @@
+"""The MaxMind-format geo database as a :class:`gslb.geo.Locator` (edge module).
+
+Reads any GeoIP2/GeoLite2 City or Country database, DB-IP's, or the compact one
+built by ``gslb geodb build`` (shipped as ``data/dbip-city-lite.mmdb.xz`` and
+unpacked beside itself on first open). Opening validates the file (metadata and a
+probe lookup of well-known addresses), so the server refuses to start on a missing,
+corrupt or unsuitable database with a :class:`~gslb.errors.GeoDatabaseError`.
+
+Reloading is the caller's job, built from two pieces here: :meth:`GeoDatabase.changed`
+(the file's identity moved on disk) and :meth:`GeoDatabase.open` (a new, validated
+instance). A corrupt replacement fails to open, so the old instance keeps serving.
+Replace database files atomically (write elsewhere, then rename, as geoipupdate
+does): the reader maps the file into memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import lzma
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from pathlib import Path
+from typing import Any
+
+import maxminddb
+from maxminddb.errors import InvalidDatabaseError
+
+from gslb.centroids import CENTROIDS
+from gslb.errors import GeoDatabaseError
+from gslb.geo import special_lookup_int
+from gslb.model import IPAddress, IPNetwork, Location, Lookup
+
+__all__ = ["DEFAULT_DATABASE", "PROBES", "GeoDatabase"]
+
+log = logging.getLogger(__name__)
+
+#: Relative to the working directory; the committed file is this name plus ``.xz``.
+DEFAULT_DATABASE = "data/dbip-city-lite.mmdb"
+
+#: Addresses every real geo database locates (Google Public DNS), used to check a
+#: database at open: they must come back with a country and coordinates.
+PROBES: tuple[IPAddress, ...] = (IPv4Address("8.8.8.8"), IPv6Address("2001:4860:4860::8888"))
+
+_MISSING = object()
+RECENT_LIMIT = 1 << 15  # cached answers per /24 or /48; cleared whole when full
+UNKNOWN = "ZZ"  # user-assigned ISO code databases use for "unknown"
+_LOOKUP_ERRORS = (InvalidDatabaseError, OSError, ValueError, TypeError, AttributeError)
+Signature = tuple[tuple[int, int, int] | None, tuple[int, int] | None]
+Found = tuple[Location | None, int, str]  # (location, prefix length, reason)
+
+
+def _paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The ``.mmdb`` we read and its ``.xz`` sibling (either may be named)."""
+    p = Path(path)
+    if p.name.endswith(".xz"):
+        return p.with_name(p.name[: -len(".xz")]), p
+    return p, p.with_name(p.name + ".xz")
+
+
+def _signature(mmdb: Path, xz: Path) -> Signature:
+    """The files' identity: (inode, size, mtime) of the database, (size, mtime) of the xz."""
+    try:
+        st = mmdb.stat()
+        main: tuple[int, int, int] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        main = None
+    try:
+        sx = xz.stat()
+        packed: tuple[int, int] | None = (sx.st_size, sx.st_mtime_ns)
+    except OSError:
+        packed = None
+    return (main, packed)
+
+
+def _open_reader(path: Path) -> Any:
+    try:
+        try:
+            return maxminddb.open_database(str(path), maxminddb.MODE_MMAP_EXT)
+        except ValueError:  # the C extension is not available here
+            return maxminddb.open_database(str(path), maxminddb.MODE_AUTO)
+    except FileNotFoundError as exc:
+        raise GeoDatabaseError(f"{path}: geo database not found") from exc
+    except (InvalidDatabaseError, OSError, ValueError) as exc:
+        raise GeoDatabaseError(f"{path}: not a valid MaxMind DB file: {exc}") from exc
+
+
+def _location_fields(
+    record: Mapping[str, Any], centroids: Mapping[str, tuple[float, float]]
+) -> tuple[str | None, str | None, str | None, float | None, float | None]:
+    country_rec = record.get("country")
+    country = country_rec.get("iso_code") if country_rec else None
+    continent_rec = record.get("continent")
+    continent = continent_rec.get("code") if continent_rec else None
+    subdivision = None
+    subs = record.get("subdivisions")
+    if subs and country:
+        code = subs[0].get("iso_code")
+        if code:
+            subdivision = f"{country}-{code}"
+    loc = record.get("location")
+    lat = lon = None
+    if loc:
+        lat, lon = loc.get("latitude"), loc.get("longitude")
+    if country == UNKNOWN:  # DB-IP's "ZZ / Undefined" sits at (0, 0): it locates nothing
+        country = lat = lon = None
+    if continent == UNKNOWN:
+        continent = None
+    if lat is None or lon is None:
+        lat = lon = None
+        if country is not None and country in centroids:
+            lat, lon = centroids[country]
+    return country, continent, subdivision, lat, lon
+
+
+def _validate(
+    reader: Any,
+    path: Path,
+    probes: Iterable[IPAddress],
+    centroids: Mapping[str, tuple[float, float]],
+) -> None:
+    """Refuse a database that cannot locate the probe addresses with what routing needs."""
+    try:
+        md = reader.metadata()
+        ip_version = int(md.ip_version)
+    except _LOOKUP_ERRORS as exc:
+        raise GeoDatabaseError(f"{path}: unreadable metadata: {exc}") from exc
+    if ip_version not in (4, 6):
+        raise GeoDatabaseError(f"{path}: unsupported ip_version {ip_version}")
+    for probe in probes:
+        if probe.version == 6 and ip_version == 4:
+            continue
+        try:
+            record = reader.get(probe)
+        except _LOOKUP_ERRORS as exc:
+            raise GeoDatabaseError(
+                f"{path}: corrupt: probe lookup of {probe} failed: {exc}"
+            ) from exc
+        if not isinstance(record, Mapping):
+            raise GeoDatabaseError(
+                f"{path}: probe lookup of {probe} found no record; "
+                f"is this a City or Country database ({md.database_type})?"
+            )
+        country, _continent, _sub, lat, _lon = _location_fields(record, centroids)
+        if country is None:
+            raise GeoDatabaseError(
+                f"{path}: lacks country.iso_code (probe {probe}); "
+                f"a GeoIP2/GeoLite2 City or Country database is needed, not {md.database_type}"
+            )
+        if lat is None:
+            raise GeoDatabaseError(
+                f"{path}: lacks location.latitude/longitude and no centroid is known "
+                f"for {country} (probe {probe})"
+            )
+
+
+def _unpack(
+    mmdb: Path, xz: Path, probes: Iterable[IPAddress], centroids: Mapping[str, tuple[float, float]]
+) -> None:
+    """Decompress ``xz`` over ``mmdb`` atomically, after checking the result opens.
+
+    The unpacked file takes the xz file's mtime, so "the .mmdb is older than the
+    .xz" means exactly "the .xz changed since it was unpacked".
+    """
+    log.info("unpacking %s to %s", xz, mmdb)
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{mmdb.name}.", suffix=".tmp", dir=mmdb.parent)
+        with os.fdopen(fd, "wb") as out, lzma.open(xz, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            reader = _open_reader(Path(tmp))
+        except GeoDatabaseError as exc:
+            raise GeoDatabaseError(f"{xz}: does not hold a valid MaxMind DB: {exc}") from exc
+        try:
+            _validate(reader, xz, probes, centroids)
+        finally:
+            reader.close()
+        st = xz.stat()
+        os.chmod(tmp, 0o644)  # mkstemp made it private; the server may run as another user
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(tmp, mmdb)
+        tmp = None
+    except (lzma.LZMAError, EOFError, OSError) as exc:
+        raise GeoDatabaseError(f"{xz}: cannot unpack to {mmdb}: {exc}") from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+class GeoDatabase:
+    """A validated, open MaxMind DB; implements :class:`gslb.geo.Locator`.
+
+    Build with :meth:`open`. ``lookup`` is what the engine calls; ``lookup_packed``
+    is the same for raw address bytes. Location objects are shared per distinct
+    record content, so equal places are the same object (cheap to hash and compare
+    in caches), and answers covering a whole /24 (IPv4) or /48 (IPv6) are remembered
+    by that prefix, so repeated ECS subnets skip the database.
+    """
+
+    __slots__ = (
+        "path",
+        "database_type",
+        "build_epoch",
+        "description",
+        "ip_version",
+        "node_count",
+        "_xz",
+        "_reader",
+        "_get",
+        "_centroids",
+        "_places",
+        "_recent",
+        "_networks",
+        "_seen",
+    )
+
+    def __init__(
+        self,
+        path: Path,
+        xz: Path,
+        reader: Any,
+        signature: Signature,
+        centroids: Mapping[str, tuple[float, float]],
+    ) -> None:
+        md = reader.metadata()
+        self.path = path
+        self.database_type: str = str(md.database_type)
+        self.build_epoch: int = int(md.build_epoch)
+        desc = md.description or {}
+        self.description: str = str(desc.get("en") or next(iter(desc.values()), ""))
+        self.ip_version: int = int(md.ip_version)
+        self.node_count: int = int(md.node_count)
+        self._xz = xz
+        self._reader = reader
+        self._get = reader.get_with_prefix_len
+        self._centroids = centroids
+        self._places: dict[tuple[Any, ...], Location | None] = {}
+        self._recent: dict[int, Lookup] = {}
+        self._networks: dict[int, Lookup] = {}
+        self._seen = signature
+
+    # ----------------------------------------------------------------- opening
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] = DEFAULT_DATABASE,
+        *,
+        probes: Iterable[IPAddress] = PROBES,
+        centroids: Mapping[str, tuple[float, float]] = CENTROIDS,
+    ) -> GeoDatabase:
+        """Open and validate ``path``, unpacking its ``.xz`` sibling when that is newer.
+
+        ``centroids`` (country -> (lat, lon)) locates clients of a Country-only
+        database, or records without coordinates. Raises GeoDatabaseError with the
+        reason when the database is missing, corrupt or lacks country/coordinates.
+        """
+        mmdb, xz = _paths(path)
+        probes = tuple(probes)
+        if xz.exists():
+            try:
+                stale = mmdb.stat().st_mtime_ns < xz.stat().st_mtime_ns
+            except FileNotFoundError:
+                stale = True
+            if stale:
+                try:
+                    _unpack(mmdb, xz, probes, centroids)
+                except GeoDatabaseError as exc:
+                    if not mmdb.exists():
+                        raise
+                    log.error("%s; keeping the existing %s", exc, mmdb)
+        if not mmdb.exists():
+            raise GeoDatabaseError(
+                f"{mmdb}: geo database not found (neither it nor {xz.name} exists); "
+                "build one with `gslb geodb build` or point --geoip at a GeoIP2/GeoLite2 "
+                "City or Country database"
+            )
+        signature = _signature(mmdb, xz)
+        reader = _open_reader(mmdb)
+        try:
+            _validate(reader, mmdb, probes, centroids)
+            return cls(mmdb, xz, reader, signature, centroids)
+        except BaseException:
+            reader.close()
+            raise
+
+    def close(self) -> None:
+        self._reader.close()
+
+    # ----------------------------------------------------------------- reloading
+
+    def changed(self) -> bool:
+        """Whether the file (or its ``.xz``) differs from what was opened or acknowledged."""
+        return _signature(self.path, self._xz) != self._seen
+
+    def acknowledge(self) -> None:
+        """Stop reporting the current on-disk state as a change (it was rejected)."""
+        self._seen = _signature(self.path, self._xz)
+
+    # ----------------------------------------------------------------- describing
+
+    @property
+    def build_date(self) -> str:
+        return datetime.fromtimestamp(self.build_epoch, UTC).strftime("%Y-%m-%d")
+
+    def describe_file(self) -> str:
+        return f"{self.path} ({self.database_type}, built {self.build_date})"
+
+    def describe(self, address: IPAddress) -> dict[str, object]:
+        """Everything ``gslb geoip lookup`` shows about one address."""
+        found = self.lookup(address)
+        loc = found.location
+        return {
+            "address": str(address),
+            "network": str(found.network),
+            "country": loc.country if loc else None,
+            "continent": loc.continent if loc else None,
+            "subdivision": loc.subdivision if loc else None,
+            "latitude": loc.lat if loc else None,
+            "longitude": loc.lon if loc else None,
+            "reason": found.reason,
+            "database": str(self.path),
+            "database_type": self.database_type,
+            "build_date": self.build_date,
+            "description": self.description,
+        }
+
+    # ----------------------------------------------------------------- locating
+
+    def lookup(self, address: IPAddress) -> Lookup:
+        """Where ``address`` is, with the widest network that gets the same answer."""
+        return self._lookup(address.version, int(address), address)
+
+    def lookup_packed(self, family: int, packed: bytes) -> Found:
+        """``lookup`` for raw address bytes: (location, prefix length, reason)."""
+        found = self._lookup(family, int.from_bytes(packed, "big"), None)
+        return found.location, found.network.prefixlen, found.reason
+
+    def _lookup(self, family: int, value: int, address: IPAddress | None) -> Lookup:
+        # Answers for networks at least as wide as a /24 (/48) are shared by every
+        # address in that /24 (/48), the usual ECS granularity: cache them by it.
+        bits = 32 if family == 4 else 128
+        key = (value >> (bits - 24)) if family == 4 else -1 - (value >> (bits - 48))
+        hit = self._recent.get(key)
+        if hit is not None:
+            return hit
+        found = special_lookup_int(family, value)
+        if found is None:
+            if address is None:
+                address = IPv4Address(value) if family == 4 else IPv6Address(value)
+            location, plen, reason = self._find(address, family)
+            base = (value >> (bits - plen)) << (bits - plen) if plen else 0
+            # one Lookup per database network (shared by the /24s inside a wide one)
+            nkey = (base << 8 | plen) if family == 4 else -1 - (base << 8 | plen)
+            found = self._networks.get(nkey)
+            if found is None or found.location is not location:
+                network: IPNetwork
+                if family == 4:
+                    network = IPv4Network((base, plen))
+                else:
+                    network = IPv6Network((base, plen))
+                found = Lookup(location, network, reason)
+                if len(self._networks) >= RECENT_LIMIT:
+                    self._networks.clear()
+                self._networks[nkey] = found
+        if found.network.prefixlen <= (24 if family == 4 else 48):
+            if len(self._recent) >= RECENT_LIMIT:
+                self._recent.clear()
+            self._recent[key] = found
+        return found
+
+    def _find(self, address: IPAddress, family: int) -> Found:
+        try:
+            record, plen = self._get(address)
+        except ValueError:
+            if family == 6 and self.ip_version == 4:
+                return None, 0, "database has no IPv6 data"
+            return None, address.max_prefixlen, "database lookup failed"
+        except _LOOKUP_ERRORS as exc:
+            return None, address.max_prefixlen, f"database error: {exc}"
+        if family == 4 and plen > 32:
+            plen -= 96  # the reader counted the ::/96 path of an IPv6 tree
+        if record is None:
+            return None, plen, "not in database"
+        location = self._place(record)
+        if location is None:
+            return None, plen, "database record has no location"
+        return location, plen, ""
+
+    def _place(self, record: Any) -> Location | None:
+        """The shared Location for a record (None when it locates nothing)."""
+        try:
+            key = _location_fields(record, self._centroids)
+        except (AttributeError, TypeError, IndexError):
+            return None
+        hit = self._places.get(key, _MISSING)
+        if hit is not _MISSING:
+            return hit  # type: ignore[return-value]
+        country, continent, subdivision, lat, lon = key
+        place: Location | None
+        if country is None and continent is None and lat is None:
+            place = None
+        else:
+            place = Location(
+                country=country,
+                continent=continent,
+                subdivision=subdivision,
+                lat=None if lat is None else float(lat),
+                lon=None if lon is None else float(lon),
+            )
+        self._places[key] = place
+        return place
