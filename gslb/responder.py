@@ -273,7 +273,10 @@ class Responder:
         if address is None:
             if len(self.resolvers) >= CACHE_LIMIT:
                 self.resolvers.clear()
-            address = self.resolvers[resolver] = ip_address(resolver)
+            address = ip_address(resolver.partition("%")[0])  # drop an IPv6 zone index
+            if address.version == 6 and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped  # a dual-stack socket's IPv4 client
+            self.resolvers[resolver] = address
         return address
 
     def _new_client(

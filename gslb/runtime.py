@@ -74,12 +74,15 @@ class Runtime:
         log.info("reloaded: %s", describe_zones(view))
         return True
 
-    def reload_geo(self) -> bool:
-        """Open a changed database; a corrupt replacement is rejected and logged."""
+    async def reload_geo(self) -> bool:
+        """Open a changed database off the event loop (unpacking can take seconds).
+
+        A corrupt replacement is rejected and logged; the previous one keeps serving.
+        """
         if not self.geo.changed():
             return False
         try:
-            geo = GeoDatabase.open(self.settings.geoip)
+            geo = await asyncio.to_thread(GeoDatabase.open, self.settings.geoip)
         except GslbError as e:
             log.error("geo database change rejected, still using the previous one: %s", e)
             self.geo.acknowledge()
@@ -93,7 +96,10 @@ class Runtime:
     async def _poll_geo(self) -> None:
         while True:
             await asyncio.sleep(self.settings.geoip_poll)
-            self.reload_geo()
+            try:
+                await self.reload_geo()
+            except Exception:  # never let the poller die: the next change must still load
+                log.exception("geo database reload failed")
 
     async def start(self) -> None:
         await self.server.start()

@@ -126,3 +126,12 @@ def test_region_down_changes_the_very_next_answer(view: View) -> None:
     after = second.respond(query, "127.0.0.1")
     assert after is not None and bytes([192, 0, 2, 10]) not in after
     assert after == respond(after_view, query, ip_address("127.0.0.1"))
+
+
+def test_ipv4_mapped_resolver_is_located_as_ipv4(view: View) -> None:
+    """A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d."""
+    query = struct.pack("!HHHHHH", 9, 0, 1, 0, 0, 0) + b"\x03api\x07example\x03com\x00\0\1\0\1"
+    mapped = Responder(view).respond(query, "::ffff:8.8.8.8")
+    plain = respond(view, query, ip_address("8.8.8.8"))
+    assert mapped == plain and mapped is not None
+    assert bytes([198, 51, 100, 20]) in mapped  # Mountain View: us-west
