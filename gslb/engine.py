@@ -276,12 +276,12 @@ def _lookup(
                 rrset = _own(first, name) if synthesized else first
                 return Reply(NOERROR, answer=(*chain, rrset))
             return Reply(NOERROR, answer=tuple(chain), authority=(cz.negative,))
-        rrset = sets.get(TYPE_NAMES.get(qtype, ""))
-        if rrset is None:
+        found = sets.get(TYPE_NAMES.get(qtype, ""))
+        if found is None:
             return Reply(NOERROR, answer=tuple(chain), authority=(cz.negative,))
         if synthesized:
-            rrset = _own(rrset, name)
-        return Reply(NOERROR, answer=(*chain, rrset), additional=_additional(zone, rrset))
+            found = _own(found, name)
+        return Reply(NOERROR, answer=(*chain, found), additional=_additional(zone, found))
     return Reply(SERVFAIL)  # pragma: no cover - loop bound is validated in config
 
 

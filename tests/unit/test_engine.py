@@ -108,7 +108,8 @@ def test_static_lookups(view: View) -> None:
 
 V4_ONLY = """
 zone: example.net
-soa: {mname: ns1, rname: hostmaster, serial: 1, refresh: 7200, retry: 3600, expire: 1209600, minimum: 300}
+soa: {mname: ns1, rname: hostmaster, serial: 1, refresh: 7200, retry: 3600,
+      expire: 1209600, minimum: 300}
 ns: [ns1]
 records:
   ns1: {A: 192.0.2.53}
