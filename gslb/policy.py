@@ -425,9 +425,10 @@ def _nearest(w: _Work) -> None:
         )
         note = f"distance from {src}: {dists}" if dists else f"distance from {src}"
     elif w.name.default_order:
-        note = f"client has no coordinates ({who}): default order"
+        order = ", ".join(w.name.default_order)
+        note = f"no location for the client ({who}); the name's default order: {order}"
     else:
-        note = f"client has no coordinates ({who}): declaration order"
+        note = f"no location for the client ({who}); declaration order"
     w.trace.append(Step("nearest", _names(w.candidates), note=note))
 
 

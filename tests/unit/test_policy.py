@@ -226,7 +226,7 @@ EXAMPLE_CASES = [
          down=down("us-east"), ttl=10, addresses=("2001:db8:20::20",)),
     # ---- no location: the name's default order
     Case("unknown-default-order", client("10.1.2.3", located=False), ("us-east",),
-         facts=(("nearest", "no coordinates"), ("nearest", "not found"))),
+         facts=(("nearest", "no location"), ("nearest", "default order: us-east, us-west"))),
     Case("unknown-default-order-1-down", client("10.1.2.3", located=False), ("us-west",),
          down=down("us-east"), ttl=10),
     Case("unknown-all-down", client("10.1.2.3", located=False), ("us-east",), down=down(*ALL),
