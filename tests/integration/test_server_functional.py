@@ -348,3 +348,19 @@ def test_reload_swaps_valid_config_and_keeps_old_on_error(settings, live_factory
     zone.write_text(EXAMPLE.read_text().replace("serial: 2026112701", "serial: -1"))
     assert live.call(live.runtime.reload_zones) is False
     assert udp(live, Q("example.com.", "SOA")).answer[0][0].serial == 2026112702
+
+
+def test_health_change_affects_the_very_next_udp_answer(live: LiveServer) -> None:
+    """Cached answers die with the view they belong to: no waiting for a cache expiry."""
+    from gslb.model import Status
+
+    ecs = dns.edns.ECSOption("81.2.69.0", 24)  # London: eu-west (Dublin) is nearest
+    q = Q("api.example.com.", "A", use_edns=0, options=[ecs])
+    for _ in range(3):  # fill every cache layer
+        assert rrs(udp(live, q)) == ["api.example.com. A 192.0.2.10"]
+    view = live.runtime.view
+    live.call(live.runtime.publish, view.with_status(Status(frozenset({"eu-west"}), generation=1)))
+    assert rrs(udp(live, q)) == ["api.example.com. A 192.0.2.20"]  # eu-central, at once
+    assert udp(live, q).answer[0].ttl == 10  # degraded TTL while failing over
+    live.call(live.runtime.publish, view)
+    assert rrs(udp(live, q)) == ["api.example.com. A 192.0.2.10"]
