@@ -18,6 +18,7 @@ import contextlib
 import importlib
 import json
 import logging
+import lzma
 import os
 import re
 import resource
@@ -118,6 +119,25 @@ def stop_packaged_gdnsd(sudo: list[str]) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+
+def default_mmdb(out: Path) -> Path:
+    """The bundled DB; if only its ``.xz`` is there, an unpacked copy under ``out``."""
+    if BUNDLED_DB.exists():
+        return BUNDLED_DB
+    packed = BUNDLED_DB.with_name(BUNDLED_DB.name + ".xz")
+    if not packed.exists():
+        return SOURCE_DB
+    target = out / BUNDLED_DB.name
+    if target.exists() and target.stat().st_mtime >= packed.stat().st_mtime:
+        return target
+    log.info("unpacking %s into %s", packed, target)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    with lzma.open(packed) as src, tmp.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    os.replace(tmp, target)
+    return target
 
 
 def free_port() -> int:
@@ -785,8 +805,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--mmdb",
         type=Path,
         default=None,
-        help=f"GeoIP DB for both servers (default {BUNDLED_DB.relative_to(REPO)}, "
-        f"else {SOURCE_DB})",
+        help=f"GeoIP DB for both servers (default {BUNDLED_DB.relative_to(REPO)}, else its "
+        f".xz unpacked into OUT, else {SOURCE_DB})",
     )
     p.add_argument("--zones", type=Path, default=REPO / "zones")
     p.add_argument(
@@ -815,7 +835,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not set(args.targets) <= {"gdnsd", "gslb"} or not set(args.mixes) <= set(MIXES):
         p.error("unknown target or mix")
     if args.mmdb is None:
-        args.mmdb = BUNDLED_DB if BUNDLED_DB.exists() else SOURCE_DB
+        args.mmdb = default_mmdb(args.out.resolve())
     if not args.mmdb.exists():
         p.error(f"GeoIP database {args.mmdb} not found (--mmdb)")
     args.zone = args.zone or args.zones / "example.com.yaml"
