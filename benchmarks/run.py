@@ -289,12 +289,9 @@ def gdnsd_server(args: argparse.Namespace, workers: int) -> Server:
 
 def gslb_server(args: argparse.Namespace, workers: int) -> Server:
     port = free_port()
-    if args.gslb_cmd:
-        base = shlex.split(args.gslb_cmd)
-    elif shutil.which("gslb"):
-        base = ["gslb"]
-    else:
-        base = [sys.executable, "-m", "gslb"]
+    # ``python3 -m gslb`` with this repository first on the path: the code measured is
+    # the tree the table's commit names, never some other installed copy.
+    base = shlex.split(args.gslb_cmd) if args.gslb_cmd else [sys.executable, "-m", "gslb"]
     argv = [
         *base,
         "serve",
@@ -526,7 +523,9 @@ def dnsperf(
         raise SystemExit(f"{server.name} is no longer running:\n{server.tail()}")
     cpu0 = server.cpu_seconds()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    res = subprocess.run(
+        argv, capture_output=True, text=True, timeout=seconds + 60, preexec_fn=_die_with_parent
+    )
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     run.server_cpu_s = server.cpu_seconds() - cpu0
     run.client_cpu_s = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
@@ -795,8 +794,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--quick", action="store_true", help="1 run x 3 s per target (development)")
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--runs", type=int, default=None, help="runs per target and mix (3)")
+    p.add_argument("--seconds", type=float, default=None, help="dnsperf -l per run (10)")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out")
     p.add_argument("--workers", default="1,2", help="comma list, e.g. 1,2")
     p.add_argument("--targets", default="gdnsd,gslb", help="comma list of gdnsd, gslb")
@@ -820,15 +819,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--gslb-cmd",
         default=None,
-        help="command prefix before 'serve' (default: gslb, else python3 -m gslb)",
+        help="command prefix before 'serve' (default: python3 -m gslb from this tree)",
     )
     p.add_argument("--startup-timeout", type=float, default=90.0)
     p.add_argument("--agreement-sample", type=int, default=500)
     p.add_argument("--min-agreement", type=float, default=0.95)
     p.add_argument("--no-install", action="store_true", help="never apt-get/pip install")
     args = p.parse_args(argv)
-    if args.quick:
-        args.runs, args.seconds = 1, 3.0
+    quick = args.quick
+    args.runs = args.runs if args.runs is not None else (1 if quick else 3)
+    args.seconds = args.seconds if args.seconds is not None else (3.0 if quick else 10.0)
     args.workers = [int(w) for w in str(args.workers).split(",") if w]
     args.targets = [t for t in args.targets.split(",") if t]
     args.mixes = [m for m in args.mixes.split(",") if m]
