@@ -21,7 +21,7 @@ from gslb.engine import View
 from gslb.errors import GslbError
 from gslb.geoip import GeoDatabase
 from gslb.responder import Responder
-from gslb.server import DnsServer, Limits, Listener
+from gslb.server import DnsServer, Limits, Listener, UdpIo
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     geoip_poll: float = 5.0  # seconds between database change checks
     workers: int = 1
+    udp_io: UdpIo = "batch"  # recvmmsg/sendmmsg thread per socket; "asyncio" for the old path
 
 
 class Runtime:
@@ -46,7 +47,9 @@ class Runtime:
         zones = load_zones(list(settings.zones))  # config errors first: the usual mistake
         self.geo = GeoDatabase.open(settings.geoip)
         self.responder = Responder(View.build(zones, self.geo, chaos=settings.chaos))
-        self.server = DnsServer(self, list(settings.listeners), settings.limits, reuse_port)
+        self.server = DnsServer(
+            self, list(settings.listeners), settings.limits, reuse_port, settings.udp_io
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._http: object | None = None
         self._stopping: asyncio.Event | None = None

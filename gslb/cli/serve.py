@@ -38,6 +38,13 @@ def register(sub: Any) -> None:
     p.add_argument("--server-version", metavar="TEXT", help="answer CHAOS version.bind")
     p.add_argument("--tcp-idle", type=float, default=10.0, help="TCP idle timeout, seconds")
     p.add_argument("--tcp-connections", type=int, default=512, help="TCP connection limit")
+    p.add_argument(
+        "--udp-io",
+        choices=("batch", "asyncio"),
+        default="batch",
+        help="UDP I/O: batch = recvmmsg/sendmmsg thread per socket, Linux only, asyncio "
+        "elsewhere; asyncio = one datagram per event (default batch)",
+    )
     p.set_defaults(func=run)
 
 
@@ -63,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         chaos=chaos,
         limits=Limits(tcp_idle=args.tcp_idle, tcp_connections=args.tcp_connections),
         workers=args.workers,
+        udp_io=args.udp_io,
     )
     try:
         return serve(settings)
