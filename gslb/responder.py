@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import struct
 from ipaddress import ip_address
+from typing import Any
 
 from gslb import engine
 from gslb.engine import Reply, Route, View
@@ -52,6 +53,7 @@ from gslb.wire import (
 log = logging.getLogger(__name__)
 
 CACHE_LIMIT = 200_000
+NOT_REUSABLE, BY_BYTES, BY_RESOLVER = 0, 1, 2  # may a UDP reply be kept whole, and by what
 TCP_LIMIT = 65535
 
 Rendered = tuple[int, int, int, int, bytes, int]  # flags sans RD, AN, NS, AR, body, scope
@@ -200,11 +202,12 @@ class _Dynamic:
 class Responder:
     """The fast path for one view (see module docstring)."""
 
-    __slots__ = ("view", "replies", "static", "dynamic", "bodies", "resolvers")
+    __slots__ = ("view", "replies", "by_resolver", "static", "dynamic", "bodies", "resolvers")
 
     def __init__(self, view: View) -> None:
         self.view = view
         self.replies: dict[bytes, bytes] = {}
+        self.by_resolver: dict[tuple[str, bytes], bytes] = {}
         self.static: dict[bytes, Rendered] = {}
         self.dynamic: dict[bytes, _Dynamic] = {}
         self.bodies: dict[tuple[object, ...], Rendered] = {}
@@ -216,41 +219,52 @@ class Responder:
         A UDP reply that depends only on the query's bytes (static data, or a GSLB
         answer for an ECS subnet) is kept whole, keyed by everything after the ID: a
         repeat of the same question from the same network is a dict hit plus the ID.
+        A GSLB answer located by the resolver's address (no ECS) is kept the same
+        way, keyed by resolver and bytes.
         """
-        if not tcp:
-            whole = self.replies.get(data[2:])
-            if whole is not None:
-                return data[:2] + whole
-        out, reusable = self._respond(data, resolver, tcp)
-        if reusable and out is not None and not tcp:
-            if len(self.replies) >= CACHE_LIMIT:
-                self.replies.clear()
-            self.replies[data[2:]] = out[2:]
+        if tcp:
+            return self._respond(data, resolver, tcp)[0]
+        key = data[2:]
+        whole = self.replies.get(key)
+        if whole is None:
+            whole = self.by_resolver.get((resolver, key))
+        if whole is not None:
+            return data[:2] + whole
+        out, reuse = self._respond(data, resolver, tcp)
+        if reuse and out is not None:
+            if reuse == BY_BYTES:
+                table: dict[Any, bytes] = self.replies
+                index: object = key
+            else:
+                table, index = self.by_resolver, (resolver, key)
+            if len(table) >= CACHE_LIMIT:
+                table.clear()
+            table[index] = out[2:]
         return out
 
-    def _respond(self, data: bytes, resolver: str, tcp: bool) -> tuple[bytes | None, bool]:
+    def _respond(self, data: bytes, resolver: str, tcp: bool) -> tuple[bytes | None, int]:
         try:
             qid, flags, question, key, udp, do, ecs = _fast_parse(data)
         except (_Unusual, IndexError, struct.error):
-            return self._general(data, resolver, tcp), False
-        reusable = True
+            return self._general(data, resolver, tcp), NOT_REUSABLE
+        reusable = BY_BYTES
         hit = self.static.get(key)
         if hit is None:
             entry = self.dynamic.get(key)
             if entry is None:
-                return self._general(data, resolver, tcp), False
+                return self._general(data, resolver, tcp), NOT_REUSABLE
             ckey: object = resolver
             if ecs is not None and ecs[2]:
                 ckey = ecs
             else:
-                reusable = False
+                reusable = BY_RESOLVER
             hit = entry.clients.get(ckey)
             if hit is None:
                 try:
                     hit = self._new_client(entry, key, ecs, resolver)
                 except Exception:
                     log.exception("answering %r failed", question)
-                    return self._general(data, resolver, tcp), False
+                    return self._general(data, resolver, tcp), NOT_REUSABLE
                 if len(entry.clients) >= CACHE_LIMIT:
                     entry.clients.clear()
                 entry.clients[ckey] = hit
@@ -265,7 +279,7 @@ class Responder:
             )
         )
         if len(out) > (TCP_LIMIT if tcp else udp or 512):
-            return self._general(data, resolver, tcp), False  # it sets TC
+            return self._general(data, resolver, tcp), NOT_REUSABLE  # it sets TC
         return out, reusable
 
     def _address(self, resolver: str) -> IPAddress:

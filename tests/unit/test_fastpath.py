@@ -27,9 +27,7 @@ TYPES = [1, 28, 1, 28, 2, 5, 6, 15, 16, 33, 257, 12, 255, 43, 99, 65000]
 
 @pytest.fixture(scope="module")
 def view() -> View:
-    return View.build(
-        load_zones([ZONES]), GeoDatabase.open(str(GEOIP)), chaos={"id.server.": "t"}
-    )
+    return View.build(load_zones([ZONES]), GeoDatabase.open(str(GEOIP)), chaos={"id.server.": "t"})
 
 
 def _name(rng: random.Random) -> bytes:
@@ -134,3 +132,18 @@ def test_ipv4_mapped_resolver_is_located_as_ipv4(view: View) -> None:
     plain = respond(view, query, ip_address("8.8.8.8"))
     assert mapped == plain and mapped is not None
     assert bytes([198, 51, 100, 20]) in mapped  # Mountain View: us-west
+
+
+def test_resolver_located_answers_are_cached_per_resolver(view: View) -> None:
+    """Without ECS the same bytes from two resolvers must get their own answers."""
+    query = struct.pack("!HHHHHH", 5, 0, 1, 0, 0, 0) + b"\x03api\x07example\x03com\x00\0\1\0\1"
+    fast = Responder(view)
+    for _ in range(2):  # a miss, then a hit from the whole-reply cache
+        for resolver, region_address in (
+            ("8.8.8.8", [198, 51, 100, 20]),
+            ("85.214.132.1", [192, 0, 2, 20]),
+        ):
+            out = fast.respond(query, resolver)
+            assert out == respond(view, query, ip_address(resolver))
+            assert out is not None and bytes(region_address) in out
+    assert len(fast.by_resolver) == 2
