@@ -147,3 +147,37 @@ def test_resolver_located_answers_are_cached_per_resolver(view: View) -> None:
             assert out == respond(view, query, ip_address(resolver))
             assert out is not None and bytes(region_address) in out
     assert len(fast.by_resolver) == 2
+
+
+def _mutate(rng: random.Random, data: bytes) -> bytes:
+    buf = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.random()
+        if op < 0.5 and buf:
+            buf[rng.randrange(len(buf))] = rng.randrange(256)
+        elif op < 0.7 and buf:
+            del buf[rng.randrange(len(buf)) :]
+        elif op < 0.9:
+            buf[rng.randrange(len(buf) + 1) : 0] = bytes(rng.randrange(256) for _ in range(3))
+        else:
+            buf += bytes(rng.randrange(256) for _ in range(rng.randrange(20)))
+    return bytes(buf)
+
+
+def test_mutated_queries_never_raise_and_both_paths_agree(view: View) -> None:
+    """Corrupted queries: FORMERR, NOTIMP, drop or an answer - the same on both paths."""
+    rng = random.Random(1035)
+    fast = Responder(view)
+    outcomes: set[str] = set()
+    for _ in range(6000):
+        data, resolver = random_query(rng)
+        data = _mutate(rng, data)
+        expected = respond(view, data, ip_address(resolver))
+        assert fast.respond(data, resolver) == expected, data.hex()
+        assert fast.respond(data, resolver) == expected, data.hex()
+        if expected is None:
+            outcomes.add("dropped")
+        else:
+            assert expected[:2] == data[:2] and expected[2] & 0x80  # our ID, QR set
+            outcomes.add(f"rcode {expected[3] & 0x0F}")
+    assert {"dropped", "rcode 0", "rcode 1"} <= outcomes  # the fuzz reached every branch
