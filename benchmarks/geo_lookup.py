@@ -11,7 +11,12 @@ disturb it less than wall time) for:
 * ``lookup_packed cold`` — the same from raw bytes;
 * ``lookup warm`` — repeated addresses (the per-/24 cache answers);
 * ``cold decision`` — ``lookup`` + ``gslb.policy.decide`` for ``api.example.com.`` with
-  no decision memo: the work for a client network never seen before. Target < 30 µs.
+  no decision memo: the work for a client network in a place never seen before (the
+  worst case). Target < 30 µs.
+* ``server new network`` — what the server's fast path does for a client network it has
+  not seen (``Responder._new_client``): ``engine.client_for`` + ``engine.decide``
+  (memoised per place, starting empty) + ``engine.ecs_scope``; the rendered bytes are
+  then a dict hit per distinct answer.
 
 Addresses are drawn (seeded) from public space and kept only when the database has a
 location for them, so the numbers are for real hits.
@@ -27,7 +32,9 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
+from gslb import engine
 from gslb.config import load_zone
+from gslb.engine import Route, View
 from gslb.geo import special_lookup
 from gslb.geoip import DEFAULT_DATABASE, GeoDatabase
 from gslb.model import Client, GslbName, IPAddress, Status
@@ -103,6 +110,18 @@ def measure(
             client = Client(a, "ecs", a.max_prefixlen, db.lookup(a))
             decide(name, client, status, family)
 
+    zones = [load_zone(str(ZONE))]
+    route = Route(name, name.name, (), family, zones[0].rrsets[zones[0].origin]["SOA"], ())
+
+    def server_path() -> None:
+        """What the server does for a new client network: locate, memoised decision, scope."""
+        forget()
+        view = View.build(zones, db)  # fresh memo: places are learnt as they come
+        for a in pool:
+            client = engine.client_for(None, a, db)
+            decision = engine.decide(view, name, client, family)
+            engine.ecs_scope(client, decision, route.networks)
+
     warm()
     return [
         ("maxminddb get", per_call(raw, n)),
@@ -110,6 +129,7 @@ def measure(
         ("lookup_packed cold", per_call(cold_packed, n)),
         ("lookup warm", per_call(warm, n)),
         ("cold decision", per_call(cold_decision, n)),
+        ("server new network", per_call(server_path, n)),
     ]
 
 
