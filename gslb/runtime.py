@@ -14,13 +14,14 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from gslb.config import load_zones
 from gslb.engine import View
 from gslb.errors import GslbError
 from gslb.geoip import GeoDatabase
+from gslb.model import Status, Zone
 from gslb.responder import Responder
 from gslb.server import DnsServer, Limits, Listener, UdpIo
 
@@ -47,7 +48,7 @@ class Runtime:
         self.settings = settings
         zones = load_zones(list(settings.zones))  # config errors first: the usual mistake
         self.geo = GeoDatabase.open(settings.geoip)
-        self.responder = Responder(View.build(zones, self.geo, chaos=settings.chaos))
+        self.responder = Responder(self._build(zones, self.geo, Status()))
         self.server = DnsServer(
             self, list(settings.listeners), settings.limits, reuse_port, settings.udp_io
         )
@@ -55,9 +56,9 @@ class Runtime:
         self._http: object | None = None
         self._stopping: asyncio.Event | None = None
 
-    def _view(self, geo: GeoDatabase) -> View:
-        zones = load_zones(list(self.settings.zones))
-        return View.build(zones, geo, chaos=self.settings.chaos)
+    def _build(self, zones: Iterable[Zone], geo: GeoDatabase, status: Status) -> View:
+        """The one place a view is assembled: a reload swaps zones or database, never health."""
+        return View.build(zones, geo, status, chaos=self.settings.chaos)
 
     @property
     def view(self) -> View:
@@ -71,7 +72,7 @@ class Runtime:
     def reload_zones(self) -> bool:
         """SIGHUP: a valid config replaces the running one; an invalid one changes nothing."""
         try:
-            view = self._view(self.geo)
+            view = self._build(load_zones(list(self.settings.zones)), self.geo, self.view.status)
         except GslbError as e:
             log.error("reload rejected, still serving the previous zones:\n%s", e)
             return False
@@ -94,7 +95,7 @@ class Runtime:
             return False
         old = self.view
         self.geo = geo
-        self.publish(View.build((cz.zone for cz in old.zones.values()), geo, old.status, old.chaos))
+        self.publish(self._build((cz.zone for cz in old.zones.values()), geo, old.status))
         log.info("geo database reloaded: %s", geo.describe_file())
         return True
 

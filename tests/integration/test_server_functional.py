@@ -364,3 +364,17 @@ def test_health_change_affects_the_very_next_udp_answer(live: LiveServer) -> Non
     assert udp(live, q).answer[0].ttl == 10  # degraded TTL while failing over
     live.call(live.runtime.publish, view)
     assert rrs(udp(live, q)) == ["api.example.com. A 192.0.2.10"]
+
+
+def test_reload_keeps_the_health_state(settings, live_factory) -> None:  # type: ignore[no-untyped-def]
+    """A SIGHUP reload replaces zones, not what is known about region health."""
+    from gslb.model import Status
+
+    live = live_factory(settings)
+    down = Status(frozenset({"eu-west"}), generation=7)
+    live.call(live.runtime.publish, live.runtime.view.with_status(down))
+    assert live.call(live.runtime.reload_zones) is True
+    assert live.runtime.view.status == down
+    ecs = dns.edns.ECSOption("81.2.69.0", 24)  # London: eu-west would be nearest
+    q = Q("api.example.com.", "A", use_edns=0, options=[ecs])
+    assert rrs(udp(live, q)) == ["api.example.com. A 192.0.2.20"]
