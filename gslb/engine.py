@@ -28,15 +28,12 @@ from gslb.model import (
 )
 from gslb.wire import CLASS_CH, CLASS_IN, NOERROR, NXDOMAIN, REFUSED, SERVFAIL, Ecs, Query
 
-QTYPE_A, QTYPE_NS, QTYPE_CNAME, QTYPE_SOA = 1, 2, 5, 6
-QTYPE_MX, QTYPE_TXT, QTYPE_AAAA, QTYPE_SRV, QTYPE_DS = 15, 16, 28, 33, 43
-QTYPE_ANY = 255
+QTYPE_A, QTYPE_CNAME, QTYPE_TXT, QTYPE_AAAA, QTYPE_DS, QTYPE_ANY = 1, 5, 16, 28, 43, 255
 TYPE_NUMBERS: Mapping[str, int] = {
     "A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16,
     "AAAA": 28, "SRV": 33, "CAA": 257,
 }  # fmt: skip
 TYPE_NAMES: Mapping[int, str] = {v: k for k, v in TYPE_NUMBERS.items()}
-CHAOS_NAMES = ("id.server.", "hostname.bind.", "version.bind.", "version.server.")
 MAX_CNAME_CHAIN = 8
 MEMO_LIMIT = 100_000
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from gslb import engine
 from gslb.engine import Reply, Route, View
-from gslb.model import IPAddress
+from gslb.model import Decision, IPAddress
 from gslb.wire import (
     BADVERS,
     ECS_OPTION,
@@ -303,7 +303,7 @@ class Responder:
         client = engine.client_for(parsed, self._address(resolver), view.locator)
         decision = engine.decide(view, route.name, client, route.family)
         scope = engine.ecs_scope(client, decision, route.networks)
-        memo = (key, decision.outcome, decision.endpoints, decision.ttl)
+        memo = _decision_memo(key, decision)
         rendered = self.bodies.get(memo)
         if rendered is None:
             reply = engine.route_reply(route, client, decision)
@@ -340,20 +340,23 @@ class Responder:
                     self.static.clear()
                 self.static[key] = rendered
             else:
-                decision = reply.decision
-                assert decision is not None
-                memo = (key, decision.outcome, decision.endpoints, decision.ttl)
+                assert reply.decision is not None
+                memo = _decision_memo(key, reply.decision)
                 rendered = self.bodies.get(memo) or self._remember(memo, key, reply)
                 rendered = (*rendered[:5], reply.scope)
-                entry = self.dynamic.get(key)
-                if entry is None:
+                if key not in self.dynamic:
                     if len(self.dynamic) >= CACHE_LIMIT:
                         self.dynamic.clear()
-                    entry = self.dynamic[key] = _Dynamic(reply.route)
+                    self.dynamic[key] = _Dynamic(reply.route)
             return _finish(query, rendered, TCP_LIMIT if tcp else query.udp_limit)
         except Exception:
             log.exception("answering %s failed", query.name)
             return _servfail(query)
+
+
+def _decision_memo(key: bytes, decision: Decision) -> tuple[object, ...]:
+    """What a GSLB reply's rendered sections depend on, besides the question."""
+    return (key, decision.outcome, decision.endpoints, decision.ttl)
 
 
 def _labels(key: bytes) -> tuple[bytes, ...]:
