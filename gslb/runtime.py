@@ -67,7 +67,6 @@ class Runtime:
     def publish(self, view: View) -> None:
         """Swap in a new view; its fresh caches make the change visible at once."""
         self.responder = Responder(view)
-        _settle_heap()
 
     def reload_zones(self) -> bool:
         """SIGHUP: a valid config replaces the running one; an invalid one changes nothing."""
@@ -77,6 +76,7 @@ class Runtime:
             log.error("reload rejected, still serving the previous zones:\n%s", e)
             return False
         self.publish(view)
+        _settle_heap()  # after a reload, not per publish: health snapshots will be frequent
         log.info("reloaded: %s", describe_zones(view))
         return True
 
@@ -96,6 +96,7 @@ class Runtime:
         old = self.view
         self.geo = geo
         self.publish(self._build((cz.zone for cz in old.zones.values()), geo, old.status))
+        _settle_heap()
         log.info("geo database reloaded: %s", geo.describe_file())
         return True
 
