@@ -30,11 +30,11 @@ from collections import Counter
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
-from gslb import geodb
 from gslb.config import load_zone
-from gslb.geoip import DEFAULT_DATABASE, GeoDatabase
+from gslb.geo.build import compact as geodb
+from gslb.geo.database import DEFAULT_DATABASE, GeoDatabase
 from gslb.model import Client, GslbName, IPAddress, Location, Status
-from gslb.policy import decide
+from gslb.policy.pipeline import decide
 
 ROOT = Path(__file__).resolve().parent.parent
 ZONE = ROOT / "zones" / "example.com.yaml"

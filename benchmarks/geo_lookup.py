@@ -32,13 +32,13 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
-from gslb import engine
 from gslb.config import load_zone
-from gslb.engine import Route, View
-from gslb.geo import special_lookup
-from gslb.geoip import DEFAULT_DATABASE, GeoDatabase
+from gslb.dns import engine
+from gslb.dns.engine import Route, View
+from gslb.geo.database import DEFAULT_DATABASE, GeoDatabase
+from gslb.geo.special import special_lookup
 from gslb.model import Client, GslbName, IPAddress, Status
-from gslb.policy import decide
+from gslb.policy.pipeline import decide
 
 ROOT = Path(__file__).resolve().parent.parent
 ZONE = ROOT / "zones" / "example.com.yaml"

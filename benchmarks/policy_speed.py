@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from gslb.model import Client, Decision, GslbName, Location, Lookup, Status
-from gslb.policy import decide
+from gslb.policy.pipeline import decide
 
 ZONE = Path(__file__).resolve().parent.parent / "zones" / "example.com.yaml"
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gslb.server import Listener
+from gslb.dns.server import Listener
 
 if TYPE_CHECKING:
-    from gslb.runtime import Runtime, Settings
+    from gslb.live.runtime import Runtime, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 ZONES = REPO / "zones"
@@ -53,7 +53,7 @@ class LiveServer:
 
 
 def start_live(settings: Settings) -> LiveServer:
-    from gslb.runtime import Runtime
+    from gslb.live.runtime import Runtime
 
     loop = asyncio.new_event_loop()
     runtime = Runtime(settings)
@@ -82,7 +82,7 @@ def stop_live(live: LiveServer) -> None:
 
 @pytest.fixture
 def settings() -> Settings:
-    from gslb.runtime import Settings
+    from gslb.live.runtime import Settings
 
     return Settings(
         zones=(str(ZONES),),

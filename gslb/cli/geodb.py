@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gslb import geodb
 from gslb.errors import GslbError
+from gslb.geo.build import compact as geodb
 
 
 def register(sub: Any) -> None:

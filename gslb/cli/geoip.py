@@ -8,7 +8,7 @@ from ipaddress import ip_address
 from typing import Any
 
 from gslb.errors import GslbError
-from gslb.geoip import DEFAULT_DATABASE, GeoDatabase
+from gslb.geo.database import DEFAULT_DATABASE, GeoDatabase
 
 
 def register(sub: Any) -> None:

@@ -78,8 +78,8 @@ def parse_status(down: list[str], load: list[str]) -> Status:
 
 def explain(view: Any, name: str, qtype: str, source: str, ecs: str | None) -> dict[str, Any]:
     """One resolution as a JSON-able dict (the documented ``--json`` shape)."""
-    from gslb import engine
-    from gslb.wire import parse_query
+    from gslb.dns import engine
+    from gslb.dns.wire import parse_query
 
     query = parse_query(build_query(name, 28 if qtype == "AAAA" else 1, ecs))
     reply = engine.answer(view, query, ip_address(source), explain=True)
@@ -173,8 +173,8 @@ def _text(result: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from gslb.config import load_zones
-    from gslb.engine import View
-    from gslb.geoip import GeoDatabase
+    from gslb.dns.engine import View
+    from gslb.geo.database import GeoDatabase
 
     try:
         source = ip_address(args.source)

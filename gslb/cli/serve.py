@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from gslb.dns.server import Limits, Listener
 from gslb.errors import GslbError
-from gslb.server import Limits, Listener
 
 
 def register(sub: Any) -> None:
@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gslb.runtime import Settings, serve
+    from gslb.live.runtime import Settings, serve
 
     try:
         listeners = tuple(Listener.parse(d) for d in args.dns or ["127.0.0.1:5353", "[::1]:5353"])

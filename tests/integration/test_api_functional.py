@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from gslb.server import Listener
+from gslb.dns.server import Listener
 
 pytestmark = pytest.mark.integration
 

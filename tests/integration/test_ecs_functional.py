@@ -99,7 +99,7 @@ def test_source_prefix_zero_uses_the_resolver_and_scope_zero(live: LiveServer) -
 
 def test_database_reload_while_serving(settings, live_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A valid replacement is picked up; a corrupt one is rejected and the old one kept."""
-    from gslb.mmdbwriter import Metadata, write_networks
+    from gslb.geo.build.mmdbwriter import Metadata, write_networks
 
     db = tmp_path / "geo.mmdb"
     shutil.copy(GEOIP, db)

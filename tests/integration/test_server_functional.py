@@ -208,7 +208,7 @@ def test_tcp_pipelined_queries_on_one_connection(live: LiveServer) -> None:
 
 
 def test_tcp_idle_timeout_and_connection_limit(settings, live_factory) -> None:  # type: ignore[no-untyped-def]
-    from gslb.server import Limits
+    from gslb.dns.server import Limits
 
     live = live_factory(settings, limits=Limits(tcp_idle=0.5, tcp_connections=2))
     idle = socket.create_connection(("127.0.0.1", live.port4), timeout=5)

@@ -15,8 +15,8 @@ import dns.message
 import dns.rcode
 import pytest
 
-from gslb import udpbatch
-from gslb.udpbatch import UdpBatch
+from gslb.dns import udpbatch
+from gslb.dns.udpbatch import UdpBatch
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.integration
@@ -134,7 +134,7 @@ def test_malformed_datagram_then_valid_one(live: LiveServer) -> None:
 @needs_batch
 def test_exception_in_respond_costs_one_datagram(loop: Loop, caplog) -> None:  # type: ignore[no-untyped-def]
     batch, addr = loop(Source(Echo()))
-    with caplog.at_level(logging.ERROR, logger="gslb.udpbatch"), client(addr) as sock:
+    with caplog.at_level(logging.ERROR, logger="gslb.dns.udpbatch"), client(addr) as sock:
         for payload in (b"one", b"boom", b"silent", b"two"):
             sock.sendto(payload, addr)
         assert sock.recv(100) == b"127.0.0.1|one"
@@ -249,7 +249,7 @@ def test_dead_thread_is_logged_loudly(loop: Loop, caplog) -> None:  # type: igno
     def broken(*_: object) -> int:
         raise RuntimeError("libc went away")
 
-    with caplog.at_level(logging.CRITICAL, logger="gslb.udpbatch"):
+    with caplog.at_level(logging.CRITICAL, logger="gslb.dns.udpbatch"):
         batch, _ = loop(Source(Echo()), calls=SimpleNamespace(recvmmsg=broken, sendmmsg=broken))
         batch._thread.join(5)
     assert not batch.alive

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gslb import yamlsource
 from gslb.cli import main
-from gslb.config import load_zone, load_zones, txt_rdata
-from gslb.countries import CONTINENTS, COUNTRY_CONTINENT
+from gslb.config import load_zone, load_zones, yamlsource
+from gslb.config.rdata import txt_rdata
 from gslb.errors import ConfigError, Problem
+from gslb.geo.countries import CONTINENTS, COUNTRY_CONTINENT
 from gslb.model import ClientMatch, Endpoint, Fence, Pick, RRset, Rule, Spill, Zone
 
 REPO = Path(__file__).resolve().parents[2]

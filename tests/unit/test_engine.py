@@ -8,9 +8,9 @@ import pytest
 
 from gslb.cli.resolve import build_query
 from gslb.config import load_zones
-from gslb.engine import Reply, View, answer, ecs_scope
+from gslb.dns.engine import Reply, View, answer, ecs_scope
+from gslb.dns.wire import NOERROR, NXDOMAIN, REFUSED, parse_query
 from gslb.model import Client, Decision, IPAddress, Location, Lookup, Status
-from gslb.wire import NOERROR, NXDOMAIN, REFUSED, parse_query
 from tests.conftest import ZONES
 
 PARIS = Location("FR", "EU", None, 48.85, 2.35)

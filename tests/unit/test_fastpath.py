@@ -9,10 +9,10 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 import pytest
 
 from gslb.config import load_zones
-from gslb.engine import View
-from gslb.geoip import GeoDatabase
+from gslb.dns.engine import View
+from gslb.dns.responder import Responder, respond
+from gslb.geo.database import GeoDatabase
 from gslb.model import Status
-from gslb.responder import Responder, respond
 from tests.conftest import GEOIP, ZONES
 
 NAMES = [

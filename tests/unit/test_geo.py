@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gslb.geo import SPECIAL_BLOCKS, StaticLocator, haversine_km, special_lookup, special_lookup_int
+from gslb.geo.distance import haversine_km
+from gslb.geo.locator import StaticLocator
+from gslb.geo.special import SPECIAL_BLOCKS, special_lookup, special_lookup_int
 from gslb.model import Location
 
 DUBLIN = (53.35, -6.26)

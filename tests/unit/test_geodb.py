@@ -1,4 +1,4 @@
-"""gslb.mmdbwriter and gslb.geodb: written databases read back through maxminddb/geoip2."""
+"""The compact database builder and MMDB writer: written databases read back through maxminddb."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import geoip2.database
 import maxminddb
 import pytest
 
-from gslb import geodb, mmdbwriter
 from gslb.cli import main
 from gslb.errors import GeoDatabaseError
-from gslb.mmdbwriter import Metadata, UInt16, UInt32, UInt64
+from gslb.geo.build import compact as geodb
+from gslb.geo.build import mmdbwriter
+from gslb.geo.build.mmdbwriter import Metadata, UInt16, UInt32, UInt64
 
 EPOCH = 1_700_000_000
 META = Metadata("Test-City", {"en": "test database"}, EPOCH, languages=("en", "de"))

@@ -12,11 +12,11 @@ from typing import Any
 import geoip2.database
 import pytest
 
-from gslb import mmdbwriter
-from gslb.centroids import CENTROIDS
 from gslb.cli import main
 from gslb.errors import GeoDatabaseError
-from gslb.geoip import GeoDatabase
+from gslb.geo.build import mmdbwriter
+from gslb.geo.centroids import CENTROIDS
+from gslb.geo.database import GeoDatabase
 from gslb.model import Location
 
 EPOCH = 1_700_000_000
@@ -214,7 +214,7 @@ def test_corrupt_xz_keeps_the_existing_database(
     xz = tmp_path / "geo.mmdb.xz"
     xz.write_bytes(lzma.compress(b"not a database"))  # valid xz, useless content
     os.utime(xz, ns=(0, target.stat().st_mtime_ns + 10**9))
-    with caplog.at_level(logging.ERROR, logger="gslb.geoip"):
+    with caplog.at_level(logging.ERROR, logger="gslb.geo.database"):
         geo = GeoDatabase.open(target)
     assert "keeping the existing" in caplog.text
     assert target.read_bytes() == city_db.read_bytes()

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gslb.config import load_zone
-from gslb.health import (
+from gslb.live.health import (
     EndpointHealth,
     Thresholds,
     advance,
@@ -23,7 +23,7 @@ from gslb.health import (
     snapshot,
 )
 from gslb.model import Client, Location, Lookup, Status
-from gslb.policy import decide
+from gslb.policy.pipeline import decide
 
 T = Thresholds(fall=3, rise=2)
 UP = initial(0.0)

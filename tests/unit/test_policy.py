@@ -18,9 +18,8 @@ from typing import NamedTuple
 
 import pytest
 
-from gslb import policy
 from gslb.config import load_zone
-from gslb.geo import haversine_km
+from gslb.geo.distance import haversine_km
 from gslb.model import (
     AllDown,
     Client,
@@ -37,7 +36,8 @@ from gslb.model import (
     Spill,
     Status,
 )
-from gslb.policy import STEPS, decide
+from gslb.policy import pipeline as policy
+from gslb.policy.pipeline import STEPS, decide
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "zones" / "example.com.yaml"
 API = load_zone(EXAMPLE).gslb["api.example.com."]

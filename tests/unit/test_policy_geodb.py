@@ -15,11 +15,11 @@ import pytest
 
 from gslb.cli.resolve import build_query
 from gslb.config import load_zones
-from gslb.engine import Reply, View, answer
-from gslb.geoip import GeoDatabase
+from gslb.dns.engine import Reply, View, answer
+from gslb.dns.wire import parse_query
+from gslb.geo.database import GeoDatabase
 from gslb.model import Status
-from gslb.policy import unit_hash
-from gslb.wire import parse_query
+from gslb.policy.pipeline import unit_hash
 from tests.conftest import GEOIP, ZONES
 
 REGIONS = {

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gslb.config import load_zone
-from gslb.geo import haversine_km
+from gslb.geo.distance import haversine_km
 from gslb.model import (
     Client,
     ClientMatch,
@@ -33,7 +33,7 @@ from gslb.model import (
     Spill,
     Status,
 )
-from gslb.policy import decide
+from gslb.policy.pipeline import decide
 
 API = load_zone(Path(__file__).resolve().parents[2] / "zones" / "example.com.yaml").gslb[
     "api.example.com."

@@ -3,7 +3,7 @@
 Transport only: every datagram or TCP message goes to ``source.responder.respond``,
 read once per message, so a reload that swaps the responder affects the next query
 with no locks. Nothing raised by a query reaches the event loop. TCP is asyncio; UDP is
-answered in recvmmsg/sendmmsg batches by a thread per socket (``gslb.udpbatch``: two
+answered in recvmmsg/sendmmsg batches by a thread per socket (``gslb.dns.udpbatch``: two
 system calls per batch instead of two per query) where Linux allows it, else by an
 asyncio DatagramProtocol (``udp_io="asyncio"`` asks for that path).
 """
@@ -17,8 +17,8 @@ import struct
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from gslb import udpbatch
-from gslb.responder import Responder
+from gslb.dns import udpbatch
+from gslb.dns.responder import Responder
 
 log = logging.getLogger(__name__)
 

@@ -1,61 +1,23 @@
-"""Where clients are: great-circle distance, the Locator protocol, special addresses.
+"""Special-purpose addresses: they say nothing about where a client is. Pure.
 
-Pure: no I/O. The MaxMind-backed locator lives in :mod:`gslb.geoip` (an edge module);
-tests use :class:`StaticLocator`.
-
-Special-purpose addresses (private, loopback, documentation, CGNAT, multicast...)
-say nothing about where a client is, so they never reach the database: their
-:class:`~gslb.model.Lookup` has no location, names the block as ``network`` (the ECS
-scope) and the RFC as ``reason``. The blocks are precomputed into disjoint sorted
-integer ranges, so a check is one ``bisect`` rather than a chain of
+Private, loopback, documentation, CGNAT, multicast... addresses never reach the
+database: their :class:`~gslb.model.Lookup` has no location, names the block as
+``network`` (the ECS scope) and the RFC as ``reason``. The blocks are precomputed into
+disjoint sorted integer ranges, so a check is one ``bisect`` rather than a chain of
 ``ipaddress.is_private``-style tests.
 """
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
-from collections.abc import Mapping
 from dataclasses import dataclass
-from ipaddress import (
-    IPv4Network,
-    IPv6Network,
-    collapse_addresses,
-    ip_network,
-)
-from typing import Any, Protocol
+from ipaddress import collapse_addresses, ip_network
+from typing import Any
 
-from gslb.model import IPAddress, IPNetwork, Location, Lookup
+from gslb.model import IPAddress, Lookup
 
-__all__ = [
-    "EARTH_RADIUS_KM",
-    "SPECIAL_BLOCKS",
-    "Locator",
-    "StaticLocator",
-    "haversine_km",
-    "special_lookup",
-    "special_lookup_int",
-]
+__all__ = ["SPECIAL_BLOCKS", "overlaps_special", "special_lookup", "special_lookup_int"]
 
-EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG)
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km between two points given in degrees."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp = p2 - p1
-    dl = math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
-
-
-class Locator(Protocol):
-    """Anything that can say where an address is (GeoDatabase, StaticLocator)."""
-
-    def lookup(self, address: IPAddress) -> Lookup: ...
-
-
-# --------------------------------------------------------------------------- special blocks
 
 #: Special-purpose blocks (IANA registries, RFC 6890) with the reason shown to
 #: operators. More specific entries win over the broad "not global unicast" ones.
@@ -160,49 +122,8 @@ def special_lookup(address: IPAddress) -> Lookup | None:
     return _TABLES[address.version].find(int(address))
 
 
-# --------------------------------------------------------------------------- static locator
 
 
-def _supernet(address: IPAddress, prefixlen: int) -> IPNetwork:
-    bits = address.max_prefixlen
-    base = (int(address) >> (bits - prefixlen)) << (bits - prefixlen) if prefixlen else 0
-    if address.version == 4:
-        return IPv4Network((base, prefixlen))
-    return IPv6Network((base, prefixlen))
-
-
-class StaticLocator:
-    """A Locator from a fixed table of CIDR -> Location, for tests and examples.
-
-    Longest prefix wins. Configured entries win over special-purpose blocks, so tests
-    may place documentation addresses anywhere; unconfigured special addresses get
-    :func:`special_lookup`'s reason. For any other address ``network`` is the widest
-    network around it that overlaps neither a configured entry nor a special block
-    (so every address in it gets the same answer), reason "not in static table".
-    """
-
-    __slots__ = ("_entries",)
-
-    def __init__(self, table: Mapping[str, Location]) -> None:
-        entries = [(ip_network(cidr, strict=True), loc) for cidr, loc in table.items()]
-        entries.sort(key=lambda e: e[0].prefixlen, reverse=True)
-        self._entries: tuple[tuple[IPNetwork, Location], ...] = tuple(entries)
-
-    def lookup(self, address: IPAddress) -> Lookup:
-        for net, loc in self._entries:
-            if net.version == address.version and address in net:
-                return Lookup(loc, net)
-        special = special_lookup(address)
-        floor = special.network.prefixlen if special is not None else 0
-        table = _TABLES[address.version]
-        for plen in range(floor, address.max_prefixlen + 1):
-            candidate = _supernet(address, plen)
-            first, last = int(candidate.network_address), int(candidate.broadcast_address)
-            if special is None and table.overlaps(first, last):
-                continue  # would cover special blocks, which answer differently
-            if not any(
-                n.version == candidate.version and n.overlaps(candidate) for n, _ in self._entries
-            ):
-                reason = special.reason if special is not None else "not in static table"
-                return Lookup(None, candidate, reason)
-        raise AssertionError("unreachable: a host network overlaps only a matching entry")
+def overlaps_special(family: int, first: int, last: int) -> bool:
+    """Whether the integer range [first, last] touches a special-purpose block."""
+    return _TABLES[family].overlaps(first, last)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from gslb import policy
-from gslb.geo import Locator
+from gslb.dns.wire import CLASS_CH, CLASS_IN, NOERROR, NXDOMAIN, REFUSED, SERVFAIL, Ecs, Query
+from gslb.geo.locator import Locator
 from gslb.model import (
     Client,
     Decision,
@@ -26,7 +26,7 @@ from gslb.model import (
     Status,
     Zone,
 )
-from gslb.wire import CLASS_CH, CLASS_IN, NOERROR, NXDOMAIN, REFUSED, SERVFAIL, Ecs, Query
+from gslb.policy import pipeline as policy
 
 QTYPE_A, QTYPE_CNAME, QTYPE_TXT, QTYPE_AAAA, QTYPE_DS, QTYPE_ANY = 1, 5, 16, 28, 43, 255
 TYPE_NUMBERS: Mapping[str, int] = {

@@ -1,7 +1,7 @@
 """Domain names and record data: one value in the file → its normalized presentation form.
 
 These are the per-value rules of a zone file, separate from how the file is laid out
-(:mod:`gslb.config`) and from the routing policy (:mod:`gslb.policyconfig`): a name is
+(:mod:`gslb.config`) and from the routing policy (:mod:`gslb.config.policyconfig`): a name is
 resolved against the origin and checked label by label, and each record type's rdata is
 checked and rewritten the way a master file would show it. Functions raise
 :class:`InvalidValue` with the problem's reason; the caller knows the node and reports
@@ -13,8 +13,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from gslb.config.yamlsource import suggest
 from gslb.model import Soa
-from gslb.yamlsource import suggest
 
 __all__ = [
     "CAA_TAGS",

@@ -1,6 +1,6 @@
 """YAML with positions: compose a file into nodes and read typed values from them.
 
-The zone readers (:mod:`gslb.config`, :mod:`gslb.policyconfig`) need ``file:line:col``
+The zone readers (:mod:`gslb.config`, :mod:`gslb.config.policyconfig`) need ``file:line:col``
 for every problem and must report all of them at once, so they never build Python
 objects with ``yaml.safe_load``: they walk the composed node graph (every node keeps
 its ``start_mark``) through the readers here, which record a

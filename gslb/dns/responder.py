@@ -23,10 +23,9 @@ import struct
 from ipaddress import ip_address
 from typing import Any
 
-from gslb import engine
-from gslb.engine import Reply, Route, View
-from gslb.model import Decision, IPAddress
-from gslb.wire import (
+from gslb.dns import engine
+from gslb.dns.engine import Reply, Route, View
+from gslb.dns.wire import (
     BADVERS,
     ECS_OPTION,
     EDNS_UDP_SIZE,
@@ -49,6 +48,7 @@ from gslb.wire import (
     render_body,
     reply_flags,
 )
+from gslb.model import Decision, IPAddress
 
 log = logging.getLogger(__name__)
 

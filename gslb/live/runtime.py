@@ -18,12 +18,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from gslb.config import load_zones
-from gslb.engine import View
+from gslb.dns.engine import View
+from gslb.dns.responder import Responder
+from gslb.dns.server import DnsServer, Limits, Listener, UdpIo
 from gslb.errors import GslbError
-from gslb.geoip import GeoDatabase
+from gslb.geo.database import GeoDatabase
 from gslb.model import Status, Zone
-from gslb.responder import Responder
-from gslb.server import DnsServer, Limits, Listener, UdpIo
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Runtime:
         await self.server.start()
         self._tasks.append(asyncio.create_task(self._poll_geo()))
         if self.settings.http is not None:
-            from gslb.api import start_api  # aiohttp only when asked for
+            from gslb.live.api import start_api  # aiohttp only when asked for
 
             self._http = await start_api(self, self.settings.http)
         listeners = ", ".join(f"{p} {h}:{port}" for p, h, port in self.server.bound)
@@ -130,7 +130,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._http is not None:
-            from gslb.api import stop_api
+            from gslb.live.api import stop_api
 
             await stop_api(self._http)
         await self.server.stop()

@@ -4,7 +4,7 @@ Routing only needs country, continent and coordinates, and adjacent networks tha
 agree on those can share one tree leaf. So the build walks the source's search tree
 once (raw, in address order), reduces each record to a *place* (coordinates rounded
 to ``precision`` degrees), merges adjacent ranges with the same place and writes a
-GeoLite2-City-shaped MaxMind DB with :mod:`gslb.mmdbwriter`, xz-compressed when the
+GeoLite2-City-shaped MaxMind DB with :mod:`gslb.geo.build.mmdbwriter`, xz-compressed when the
 output name ends in ``.xz``. Same source + same precision + same build epoch gives a
 byte-identical file (``SOURCE_DATE_EPOCH`` is honoured).
 
@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
-from gslb import mmdbwriter
+from gslb.geo.build import mmdbwriter
 from gslb.errors import GeoDatabaseError
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from hashlib import blake2b
 from typing import Final
 
-from gslb.geo import haversine_km
+from gslb.geo.distance import haversine_km
 from gslb.model import (
     AllDown,
     Client,

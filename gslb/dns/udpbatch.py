@@ -30,7 +30,7 @@ import threading
 import time
 from typing import Any, Literal, Protocol
 
-from gslb.responder import Responder
+from gslb.dns.responder import Responder
 
 log = logging.getLogger(__name__)
 

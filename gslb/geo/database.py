@@ -30,9 +30,9 @@ from typing import Any
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
-from gslb.centroids import CENTROIDS
 from gslb.errors import GeoDatabaseError
-from gslb.geo import special_lookup_int
+from gslb.geo.centroids import CENTROIDS
+from gslb.geo.special import special_lookup_int
 from gslb.model import IPAddress, IPNetwork, Location, Lookup
 
 __all__ = ["DEFAULT_DATABASE", "PROBES", "GeoDatabase"]

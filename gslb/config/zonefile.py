@@ -9,7 +9,7 @@ absolute, lower-case and end with a dot.
 This module holds the zone's structure: the top-level keys, ``soa``, ``ns``, the
 ``records`` section and the checks that need the whole tree (CNAME exclusivity,
 delegation and occlusion, glue, targets). Single values (names, rdata) are parsed by
-:mod:`gslb.rdata`; ``regions``, ``fences`` and ``gslb`` by :mod:`gslb.policyconfig`.
+:mod:`gslb.config.rdata`; ``regions``, ``fences`` and ``gslb`` by :mod:`gslb.config.policyconfig`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from gslb.errors import ConfigError, Problem
-from gslb.model import STATIC_TYPES, Fence, GslbName, Region, RRset, Soa, Zone
-from gslb.policyconfig import read_fences, read_gslb, read_regions
-from gslb.rdata import (
+from gslb.config.policyconfig import read_fences, read_gslb, read_regions
+from gslb.config.rdata import (
     MAX_TTL,
     InvalidValue,
     below,
@@ -32,8 +30,7 @@ from gslb.rdata import (
     parse_rdata,
     soa_rdata,
 )
-from gslb.rdata import txt_rdata as txt_rdata  # re-exported: part of this module's API
-from gslb.yamlsource import (
+from gslb.config.yamlsource import (
     MappingNode,
     Node,
     ScalarNode,
@@ -42,6 +39,8 @@ from gslb.yamlsource import (
     compose,
     suggest,
 )
+from gslb.errors import ConfigError, Problem
+from gslb.model import STATIC_TYPES, Fence, GslbName, Region, RRset, Soa, Zone
 
 __all__ = ["load_zone", "load_zones"]
 

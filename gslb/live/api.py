@@ -10,8 +10,8 @@ from typing import Protocol
 
 from aiohttp import web
 
-from gslb.engine import View
-from gslb.server import Listener
+from gslb.dns.engine import View
+from gslb.dns.server import Listener
 
 
 class _Source(Protocol):

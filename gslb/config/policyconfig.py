@@ -19,7 +19,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from gslb.countries import CONTINENTS, COUNTRY_CONTINENT
+from gslb.config.rdata import MAX_TTL, InvalidValue, parse_owner
+from gslb.config.yamlsource import Node, ScalarNode, Sink, suggest
+from gslb.geo.countries import CONTINENTS, COUNTRY_CONTINENT
 from gslb.model import (
     AllDown,
     ClientMatch,
@@ -33,8 +35,6 @@ from gslb.model import (
     Rule,
     Spill,
 )
-from gslb.rdata import MAX_TTL, InvalidValue, parse_owner
-from gslb.yamlsource import Node, ScalarNode, Sink, suggest
 
 __all__ = ["ALL_DOWN", "read_fences", "read_gslb", "read_regions"]
 
