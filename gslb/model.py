@@ -22,6 +22,45 @@ Outcome = Literal["answer", "nodata", "servfail"]
 STATIC_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS", "PTR")
 
 
+# --------------------------------------------------------------------------- addresses
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    """A host (address or name) and a port: listeners, probe targets, the HTTP API."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, default_port: int | None = None) -> HostPort:
+        """``127.0.0.1:53``, ``[::1]:53``, ``name:80``; the port may be left out when
+        ``default_port`` is given. Raises ValueError saying what is wrong."""
+        if text.startswith("["):
+            host, bracket, rest = text[1:].partition("]")
+            if not bracket or (rest and not rest.startswith(":")):
+                raise ValueError(f"'{text}' is not [IPv6]:PORT")
+            port = rest[1:]
+        elif text.count(":") > 1:  # a bare IPv6 address: no port possible
+            host, port = text, ""
+        else:
+            host, _, port = text.partition(":")
+        if not host:
+            raise ValueError(f"'{text}' has no host (HOST:PORT, IPv6 as [ADDR]:PORT)")
+        if not port:
+            if default_port is None:
+                raise ValueError(f"'{text}' has no port (HOST:PORT, IPv6 as [ADDR]:PORT)")
+            return cls(host, default_port)
+        if not port.isdigit():
+            raise ValueError(f"port '{port}' in '{text}' is not a number")
+        if not 0 <= int(port) <= 65535:
+            raise ValueError(f"port {int(port)} in '{text}' is out of range 0..65535")
+        return cls(host, int(port))
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
 # --------------------------------------------------------------------------- zone data
 
 

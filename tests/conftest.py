@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gslb.dns.server import Listener
+from gslb.model import HostPort
 
 if TYPE_CHECKING:
     from gslb.live.runtime import Runtime, Settings
@@ -87,7 +87,7 @@ def settings() -> Settings:
     return Settings(
         zones=(str(ZONES),),
         geoip=str(GEOIP),
-        listeners=(Listener("127.0.0.1", 0), Listener("::1", 0)),
+        listeners=(HostPort("127.0.0.1", 0), HostPort("::1", 0)),
         chaos={"id.server.": "gslb-test-1", "version.bind.": "gslb test"},
     )
 

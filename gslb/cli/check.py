@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from gslb import defaults
 from gslb.config import load_zones
 from gslb.errors import ConfigError
 
@@ -20,9 +21,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "paths",
         nargs="*",
-        default=["zones"],
+        default=[defaults.ZONES],
         metavar="PATH",
-        help="zone file or directory (default: zones)",
+        help=f"zone file or directory (default: {defaults.ZONES})",
     )
     p.set_defaults(func=run)
 

@@ -7,8 +7,9 @@ import json
 from ipaddress import ip_address
 from typing import Any
 
+from gslb import defaults
 from gslb.errors import GslbError
-from gslb.geo.database import DEFAULT_DATABASE, GeoDatabase
+from gslb.geo.database import GeoDatabase
 
 
 def register(sub: Any) -> None:
@@ -24,9 +25,9 @@ def register(sub: Any) -> None:
     lk.add_argument("addresses", nargs="+", metavar="IP")
     lk.add_argument(
         "--geoip",
-        default=DEFAULT_DATABASE,
+        default=defaults.GEOIP,
         metavar="PATH",
-        help=f"MaxMind-format City or Country database (default {DEFAULT_DATABASE}; "
+        help=f"MaxMind-format City or Country database (default {defaults.GEOIP}; "
         "its .xz beside it is unpacked on first use)",
     )
     lk.add_argument("--json", action="store_true", help="one JSON object per address")

@@ -15,6 +15,7 @@ from ipaddress import ip_address, ip_network
 from types import MappingProxyType
 from typing import Any
 
+from gslb import defaults
 from gslb.errors import GslbError
 from gslb.model import Status
 
@@ -37,8 +38,8 @@ def register(sub: Any) -> None:
         "--load", action="append", default=[], metavar="REGION=LOAD",
         help="region utilisation 0..1 (repeatable)",
     )  # fmt: skip
-    p.add_argument("--zones", action="append", metavar="PATH", help="default: zones")
-    p.add_argument("--geoip", default="data/dbip-city-lite.mmdb", metavar="PATH")
+    p.add_argument("--zones", action="append", metavar="PATH", help=f"default: {defaults.ZONES}")
+    p.add_argument("--geoip", default=defaults.GEOIP, metavar="PATH")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
@@ -185,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"gslb resolve: {e}", file=sys.stderr)
         return 2
     try:
-        zones = load_zones(args.zones or ["zones"])
+        zones = load_zones(args.zones or [defaults.ZONES])
         view = View.build(zones, GeoDatabase.open(args.geoip), status)
     except GslbError as e:
         print(f"gslb resolve: {e}", file=sys.stderr)

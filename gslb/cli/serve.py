@@ -6,8 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from gslb.dns.server import Limits, Listener
+from gslb import defaults
+from gslb.dns.server import Limits
 from gslb.errors import GslbError
+from gslb.model import HostPort
 
 
 def register(sub: Any) -> None:
@@ -18,26 +20,33 @@ def register(sub: Any) -> None:
         "--zones",
         action="append",
         metavar="PATH",
-        help="zone file or directory of *.yaml (repeatable; default: zones)",
+        help=f"zone file or directory of *.yaml (repeatable; default: {defaults.ZONES})",
     )
     p.add_argument(
         "--dns",
         action="append",
+        default=[],
         metavar="HOST:PORT",
-        help="UDP+TCP listener (repeatable; default: 127.0.0.1:5353 and [::1]:5353)",
+        help="UDP+TCP listener (repeatable; default: "
+        + " and ".join(str(h) for h in defaults.DNS_LISTENERS)
+        + ")",
     )
     p.add_argument("--http", metavar="HOST:PORT", help="status API (off unless given)")
     p.add_argument(
         "--geoip",
-        default="data/dbip-city-lite.mmdb",
+        default=defaults.GEOIP,
         metavar="PATH",
         help="MaxMind-format City or Country database (default: the bundled DB-IP Lite)",
     )
     p.add_argument("--workers", type=int, default=1, help="SO_REUSEPORT processes (default 1)")
     p.add_argument("--server-id", metavar="TEXT", help="answer CHAOS id.server/hostname.bind")
     p.add_argument("--server-version", metavar="TEXT", help="answer CHAOS version.bind")
-    p.add_argument("--tcp-idle", type=float, default=10.0, help="TCP idle timeout, seconds")
-    p.add_argument("--tcp-connections", type=int, default=512, help="TCP connection limit")
+    p.add_argument(
+        "--tcp-idle", type=float, default=Limits().tcp_idle, help="TCP idle timeout, seconds"
+    )
+    p.add_argument(
+        "--tcp-connections", type=int, default=Limits().tcp_connections, help="TCP connection limit"
+    )
     p.add_argument(
         "--udp-io",
         choices=("batch", "asyncio"),
@@ -52,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from gslb.live.runtime import Settings, serve
 
     try:
-        listeners = tuple(Listener.parse(d) for d in args.dns or ["127.0.0.1:5353", "[::1]:5353"])
-        http = Listener.parse(args.http) if args.http else None
+        listeners = tuple(HostPort.parse(d) for d in args.dns) or defaults.DNS_LISTENERS
+        http = HostPort.parse(args.http) if args.http else None
     except ValueError as e:
         print(f"gslb serve: {e}", file=sys.stderr)
         return 2
@@ -63,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.server_version:
         chaos["version.bind."] = chaos["version.server."] = args.server_version
     settings = Settings(
-        zones=tuple(args.zones or ["zones"]),
+        zones=tuple(args.zones or [defaults.ZONES]),
         geoip=args.geoip,
         listeners=listeners,
         http=http,

@@ -19,6 +19,7 @@ from typing import Literal, Protocol
 
 from gslb.dns import udpbatch
 from gslb.dns.responder import Responder
+from gslb.model import HostPort
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +37,6 @@ class Limits:
     tcp_connections: int = 512  # concurrent TCP connections, all clients
     tcp_queries: int = 1000  # queries per TCP connection before we close it
     tcp_write_buffer: int = 256 * 1024  # a client that stops reading is disconnected
-
-
-@dataclass(frozen=True, slots=True)
-class Listener:
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, text: str) -> Listener:
-        """``127.0.0.1:5353``, ``[::1]:5353`` or ``::1`` with a port after the last colon."""
-        if text.startswith("["):
-            host, _, rest = text[1:].partition("]")
-            port = rest.lstrip(":")
-        else:
-            host, _, port = text.rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"listener {text!r} is not HOST:PORT (IPv6 as [ADDR]:PORT)")
-        return cls(host, int(port))
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -150,7 +130,7 @@ class DnsServer:
     def __init__(
         self,
         source: ResponderSource,
-        listeners: list[Listener],
+        listeners: list[HostPort],
         limits: Limits | None = None,
         reuse_port: bool = False,
         udp_io: UdpIo = "batch",

@@ -30,17 +30,16 @@ from typing import Any
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
+from gslb import defaults
 from gslb.errors import GeoDatabaseError
 from gslb.geo.centroids import CENTROIDS
 from gslb.geo.special import special_lookup_int
 from gslb.model import IPAddress, IPNetwork, Location, Lookup
 
-__all__ = ["DEFAULT_DATABASE", "PROBES", "GeoDatabase"]
+__all__ = ["PROBES", "GeoDatabase"]
 
 log = logging.getLogger(__name__)
 
-#: Relative to the working directory; the committed file is this name plus ``.xz``.
-DEFAULT_DATABASE = "data/dbip-city-lite.mmdb"
 
 #: Addresses every real geo database locates (Google Public DNS), used to check a
 #: database at open: they must come back with a country and coordinates.
@@ -252,7 +251,7 @@ class GeoDatabase:
     @classmethod
     def open(
         cls,
-        path: str | os.PathLike[str] = DEFAULT_DATABASE,
+        path: str | os.PathLike[str] = defaults.GEOIP,
         *,
         probes: Iterable[IPAddress] = PROBES,
         centroids: Mapping[str, tuple[float, float]] = CENTROIDS,

@@ -11,7 +11,7 @@ from typing import Protocol
 from aiohttp import web
 
 from gslb.dns.engine import View
-from gslb.dns.server import Listener
+from gslb.model import HostPort
 
 
 class _Source(Protocol):
@@ -44,7 +44,7 @@ def build_app(source: _Source) -> web.Application:
     return app
 
 
-async def start_api(source: _Source, listener: Listener) -> web.AppRunner:
+async def start_api(source: _Source, listener: HostPort) -> web.AppRunner:
     runner = web.AppRunner(build_app(source), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, listener.host, listener.port).start()

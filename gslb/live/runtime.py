@@ -17,23 +17,24 @@ import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from gslb import defaults
 from gslb.config import load_zones
 from gslb.dns.engine import View
 from gslb.dns.responder import Responder
-from gslb.dns.server import DnsServer, Limits, Listener, UdpIo
+from gslb.dns.server import DnsServer, Limits, UdpIo
 from gslb.errors import GslbError
 from gslb.geo.database import GeoDatabase
-from gslb.model import Status, Zone
+from gslb.model import HostPort, Status, Zone
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    zones: tuple[str, ...] = ("zones",)
-    geoip: str = "data/dbip-city-lite.mmdb"
-    listeners: tuple[Listener, ...] = (Listener("127.0.0.1", 5353), Listener("::1", 5353))
-    http: Listener | None = None
+    zones: tuple[str, ...] = (defaults.ZONES,)
+    geoip: str = defaults.GEOIP
+    listeners: tuple[HostPort, ...] = defaults.DNS_LISTENERS
+    http: HostPort | None = None
     chaos: Mapping[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     geoip_poll: float = 5.0  # seconds between database change checks

@@ -7,13 +7,13 @@ import urllib.request
 
 import pytest
 
-from gslb.dns.server import Listener
+from gslb.model import HostPort
 
 pytestmark = pytest.mark.integration
 
 
 def test_status_endpoints(settings, live_factory) -> None:  # type: ignore[no-untyped-def]
-    live = live_factory(settings, http=Listener("127.0.0.1", 0))
+    live = live_factory(settings, http=HostPort("127.0.0.1", 0))
     host, port = live.runtime._http.addresses[0][:2]
     assert host == "127.0.0.1"
     base = f"http://127.0.0.1:{port}"
