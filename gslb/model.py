@@ -129,18 +129,28 @@ class Client:
 
     @property
     def key(self) -> bytes:
-        """The client network used for deterministic hashing (spill, affinity).
-
-        Addresses are folded to /24 (IPv4) or /48 (IPv6): the usual ECS granularity, so
-        every host behind one resolver-visible network gets the same answer.
-        """
-        bits = 24 if self.address.version == 4 else 48
-        net = int(self.address) >> (self.address.max_prefixlen - bits)
-        return net.to_bytes(8, "big") + bytes([self.address.version])
+        """The client network used for deterministic hashing (spill, affinity)."""
+        return client_key(self.address.version, int(self.address))
 
     @property
     def key_prefix(self) -> int:
-        return 24 if self.address.version == 4 else 48
+        return CLIENT_PREFIX[self.address.version]
+
+
+#: Hashing granularity (spill, affinity, ECS scope of hashed answers): the usual ECS
+#: source prefixes, so every host behind one resolver-visible network is answered alike.
+CLIENT_PREFIX: Mapping[int, int] = MappingProxyType({4: 24, 6: 48})
+_BITS: Mapping[int, int] = MappingProxyType({4: 32, 6: 128})
+
+
+def client_network(version: int, value: int) -> int:
+    """The address folded to its /24 (IPv4) or /48 (IPv6), as an integer."""
+    return value >> (_BITS[version] - CLIENT_PREFIX[version])
+
+
+def client_key(version: int, value: int) -> bytes:
+    """The bytes hashed for a client: its folded network and the IP version."""
+    return client_network(version, value).to_bytes(8, "big") + bytes([version])
 
 
 # --------------------------------------------------------------------------- policy config
@@ -155,7 +165,9 @@ class ClientMatch:
     subdivisions: frozenset[str] = frozenset()
     networks: tuple[IPNetwork, ...] = ()
 
-    def matches(self, address: IPAddress, location: Location | None) -> bool:
+    def matches(self, address: IPAddress | None, location: Location | None) -> bool:
+        """Whether a client at ``address`` (None: a place, no address) located at
+        ``location`` is one of these clients."""
         if location is not None:
             if location.country is not None and location.country in self.countries:
                 return True
@@ -163,6 +175,8 @@ class ClientMatch:
                 return True
             if location.subdivision is not None and location.subdivision in self.subdivisions:
                 return True
+        if address is None:
+            return False
         return any(address in net for net in self.networks if net.version == address.version)
 
     def describe(self) -> str:
@@ -178,11 +192,65 @@ class ClientMatch:
         return "; ".join(parts) or "nobody"
 
 
+#: A region's identity: (zone origin, region name). Health, load, overrides, metrics and
+#: status all key regions by it, so two zones may each define their own ``eu-west``.
+RegionKey = tuple[str, str]
+#: An endpoint's identity: (zone origin, region name, address as text).
+EndpointKey = tuple[str, str, str]
+
+Check = Literal["http", "https", "tcp"]
+DEFAULT_PORTS: Mapping[str, int] = MappingProxyType({"http": 80, "https": 443})
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFeed:
+    """Where a probe response reports the region's load (a number 0..1)."""
+
+    source: Literal["json", "header"]
+    field: str  # JSON field (dotted path) or header name
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """How one endpoint is probed: the zone file's ``health:`` (region, then endpoint)."""
+
+    check: Check
+    target: HostPort | None = None  # probed instead of the endpoint address
+    port: int | None = None  # without target: the endpoint address on this port
+    path: str = "/"
+    host: str | None = None  # Host header and TLS SNI
+    expect: tuple[int, ...] = ()  # HTTP status codes; empty: any 2xx or 3xx
+    match: str | None = None  # a substring the body must contain
+    json: str | None = None  # a JSON field (dotted path) that must be true
+    interval: float = 10.0
+    timeout: float = 4.0
+    fall: int = 3
+    rise: int = 2
+    tls_verify: bool = True
+    assume: Literal["up", "down"] = "up"  # the state until the first verdict
+    load: LoadFeed | None = None
+
+    def target_for(self, address: IPAddress) -> HostPort:
+        """Where to connect to probe the endpoint ``address``."""
+        if self.target is not None:
+            return self.target
+        port = self.port if self.port is not None else DEFAULT_PORTS.get(self.check, 0)
+        return HostPort(str(address), port)
+
+    def status_ok(self, code: int) -> bool:
+        return code in self.expect if self.expect else 200 <= code < 400
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     address: IPAddress
     weight: int = 1
     down: bool = False  # administratively down in config
+    health: HealthCheck | None = None  # the region's check with this endpoint's overrides
+    text: str = field(init=False, repr=False, compare=False)  # str(address), made once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", str(self.address))
 
     @property
     def family(self) -> int:
@@ -197,6 +265,16 @@ class Region:
     endpoints: tuple[Endpoint, ...]
     aws_region: str | None = None
     down: bool = False  # administratively down in config
+    zone: str = ""  # origin of the zone that defines it: part of its identity
+    min_up: int = 1  # endpoints that must be up for the region to be up
+    health: HealthCheck | None = None  # the region-level check, as written
+
+    @property
+    def key(self) -> RegionKey:
+        return (self.zone, self.name)
+
+    def endpoint_key(self, endpoint: Endpoint) -> EndpointKey:
+        return (self.zone, self.name, endpoint.text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,17 +351,23 @@ class Zone:
 
 
 @dataclass(frozen=True, slots=True)
-class Status:
-    """Health and load as the policy sees them; replaced whole, never mutated.
+class LiveState:
+    """What the policy reads of the running world: health, load and operator overrides.
 
-    ``generation`` increases with every published change so caches keyed on it
-    (decisions, rendered answers) are invalidated by the swap itself.
+    Built by the live layer (probes, overrides, load feeds) or by ``gslb resolve
+    --down/--load``; replaced whole, never mutated, and compared by value, so
+    publishing an identical state changes nothing. ``down_endpoints`` already folds
+    probes and endpoint overrides (force-up, force-down); ``down_regions`` holds
+    regions forced down. A region is down when it is in ``down_regions`` or fewer than
+    its ``min_up`` endpoints are up. Drained regions and endpoints are healthy but get
+    no new answers. ``load`` holds fresh readings only (stale ones are left out).
     """
 
-    down_regions: frozenset[str] = frozenset()
-    down_endpoints: frozenset[tuple[str, str]] = frozenset()  # (region, address)
-    load: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-    generation: int = 0
+    down_regions: frozenset[RegionKey] = frozenset()
+    down_endpoints: frozenset[EndpointKey] = frozenset()
+    drained_regions: frozenset[RegionKey] = frozenset()
+    drained_endpoints: frozenset[EndpointKey] = frozenset()
+    load: Mapping[RegionKey, float] = field(default_factory=lambda: MappingProxyType({}))
 
 
 # --------------------------------------------------------------------------- decisions

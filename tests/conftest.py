@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 ZONES = REPO / "zones"
+FIXTURES = REPO / "tests" / "fixtures"
 EXAMPLE = ZONES / "example.com.yaml"
 # GSLB_TEST_GEOIP runs the suite against another MaxMind-format database.
 GEOIP = Path(os.environ.get("GSLB_TEST_GEOIP", REPO / "data" / "dbip-city-lite.mmdb"))

@@ -11,13 +11,19 @@ import argparse
 import json
 import struct
 import sys
+from collections.abc import Sequence
 from ipaddress import ip_address, ip_network
 from types import MappingProxyType
 from typing import Any
 
 from gslb import defaults
+from gslb.config import load_zones
+from gslb.dns import engine
+from gslb.dns.view import ConfigView, View
+from gslb.dns.wire import CLASS_IN, ECS_OPTION, EDNS_UDP_SIZE, OPT, parse_query
 from gslb.errors import GslbError
-from gslb.model import Status
+from gslb.geo.database import GeoDatabase
+from gslb.model import EndpointKey, LiveState, RegionKey, Zone
 
 RCODES = {0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}
 
@@ -48,39 +54,43 @@ def build_query(name: str, qtype: int, ecs: str | None) -> bytes:
     """A query as a resolver would send it: RD clear, EDNS with ECS when given."""
     qname = b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".") if p)
     header = struct.pack("!HHHHHH", 0x4753, 0, 1, 0, 0, 1 if ecs else 0)
-    out = header + qname + b"\0" + struct.pack("!HH", qtype, 1)
+    out = header + qname + b"\0" + struct.pack("!HH", qtype, CLASS_IN)
     if ecs:
         net = ip_network(ecs, strict=False)
         family = 1 if net.version == 4 else 2
         addr = net.network_address.packed[: (net.prefixlen + 7) // 8]
         option = struct.pack("!HBB", family, net.prefixlen, 0) + addr
-        rdata = struct.pack("!HH", 8, len(option)) + option
-        out += b"\0" + struct.pack("!HHIH", 41, 1232, 0, len(rdata)) + rdata
+        rdata = struct.pack("!HH", ECS_OPTION, len(option)) + option
+        out += b"\0" + struct.pack("!HHIH", OPT, EDNS_UDP_SIZE, 0, len(rdata)) + rdata
     return out
 
 
-def parse_status(down: list[str], load: list[str]) -> Status:
-    regions: set[str] = set()
-    endpoints: set[tuple[str, str]] = set()
+def parse_state(down: list[str], load: list[str], zones: Sequence[Zone]) -> LiveState:
+    """``--down REGION[/ADDRESS]`` and ``--load REGION=LOAD`` as a live state; a region
+    name means that region in every zone that defines it."""
+    regions: set[RegionKey] = set()
+    endpoints: set[EndpointKey] = set()
     for item in down:
-        region, _, address = item.partition("/")
-        if address:
-            endpoints.add((region, str(ip_address(address))))
-        else:
-            regions.add(region)
-    loads: dict[str, float] = {}
+        name, _, address = item.partition("/")
+        for zone in zones:
+            if name in zone.regions:
+                if address:
+                    endpoints.add((zone.origin, name, str(ip_address(address))))
+                else:
+                    regions.add((zone.origin, name))
+    loads: dict[RegionKey, float] = {}
     for item in load:
-        region, sep, value = item.partition("=")
+        name, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--load {item!r} is not REGION=LOAD")
-        loads[region] = float(value)
-    return Status(frozenset(regions), frozenset(endpoints), MappingProxyType(loads))
+        for zone in zones:
+            if name in zone.regions:
+                loads[(zone.origin, name)] = float(value)
+    return LiveState(frozenset(regions), frozenset(endpoints), load=MappingProxyType(loads))
 
 
 def explain(view: Any, name: str, qtype: str, source: str, ecs: str | None) -> dict[str, Any]:
     """One resolution as a JSON-able dict (the documented ``--json`` shape)."""
-    from gslb.dns import engine
-    from gslb.dns.wire import parse_query
 
     query = parse_query(build_query(name, 28 if qtype == "AAAA" else 1, ecs))
     reply = engine.answer(view, query, ip_address(source), explain=True)
@@ -173,24 +183,25 @@ def _text(result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gslb.config import load_zones
-    from gslb.dns.engine import View
-    from gslb.geo.database import GeoDatabase
-
     try:
         source = ip_address(args.source)
         if args.ecs:
             ip_network(args.ecs, strict=False)
-        status = parse_status(args.down, args.load)
     except ValueError as e:
         print(f"gslb resolve: {e}", file=sys.stderr)
         return 2
     try:
         zones = load_zones(args.zones or [defaults.ZONES])
-        view = View.build(zones, GeoDatabase.open(args.geoip), status)
+        geo = GeoDatabase.open(args.geoip)
     except GslbError as e:
         print(f"gslb resolve: {e}", file=sys.stderr)
         return 1
+    try:
+        state = parse_state(args.down, args.load, zones)
+    except ValueError as e:
+        print(f"gslb resolve: {e}", file=sys.stderr)
+        return 2
+    view = View(ConfigView(zones, geo), state)
     names = [args.name] if args.name else [n for z in zones for n in sorted(z.gslb)]
     if not names:
         print("gslb resolve: no GSLB names in the loaded zones", file=sys.stderr)

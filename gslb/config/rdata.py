@@ -1,11 +1,11 @@
 """Domain names and record data: one value in the file → its normalized presentation form.
 
 These are the per-value rules of a zone file, separate from how the file is laid out
-(:mod:`gslb.config`) and from the routing policy (:mod:`gslb.config.policyconfig`): a name is
+(:mod:`gslb.config`) and from the routing policy (:mod:`gslb.config.names`): a name is
 resolved against the origin and checked label by label, and each record type's rdata is
 checked and rewritten the way a master file would show it. Functions raise
 :class:`InvalidValue` with the problem's reason; the caller knows the node and reports
-``file:line:col``. No YAML and no I/O here, so the rules are easy to test on their own.
+``file:line:col``. No I/O here, so the rules are easy to test on their own.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """YAML with positions: compose a file into nodes and read typed values from them.
 
-The zone readers (:mod:`gslb.config`, :mod:`gslb.config.policyconfig`) need ``file:line:col``
-for every problem and must report all of them at once, so they never build Python
+The zone readers (:mod:`gslb.config.zonefile`, ``regions``, ``names``) need
+``file:line:col`` for every problem and must report all of them at once, so they never build Python
 objects with ``yaml.safe_load``: they walk the composed node graph (every node keeps
 its ``start_mark``) through the readers here, which record a
 :class:`~gslb.errors.Problem` and return ``None`` instead of raising.
@@ -74,11 +74,14 @@ class Sink:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, node: Node | None, reason: str) -> None:
+        """Record a problem at ``node``; the same problem at the same place is kept once."""
         if node is None:
-            self.problems.append(Problem(self.file, 1, 1, reason))
+            problem = Problem(self.file, 1, 1, reason)
         else:
             mark = node.start_mark
-            self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, reason))
+            problem = Problem(self.file, mark.line + 1, mark.column + 1, reason)
+        if problem not in self.problems[-8:]:
+            self.problems.append(problem)
 
     # ------------------------------------------------------------------ containers
 

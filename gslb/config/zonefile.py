@@ -9,7 +9,8 @@ absolute, lower-case and end with a dot.
 This module holds the zone's structure: the top-level keys, ``soa``, ``ns``, the
 ``records`` section and the checks that need the whole tree (CNAME exclusivity,
 delegation and occlusion, glue, targets). Single values (names, rdata) are parsed by
-:mod:`gslb.config.rdata`; ``regions``, ``fences`` and ``gslb`` by :mod:`gslb.config.policyconfig`.
+:mod:`gslb.config.rdata`; ``regions``, ``fences`` and ``gslb`` by :mod:`gslb.config.regions` and
+:mod:`gslb.config.names`.
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from gslb.config.policyconfig import read_fences, read_gslb, read_regions
+from gslb.config.names import read_fences, read_gslb
 from gslb.config.rdata import (
     MAX_TTL,
     InvalidValue,
-    below,
     inside,
     parse_name,
     parse_owner,
     parse_rdata,
     soa_rdata,
 )
+from gslb.config.regions import read_regions
+from gslb.config.tree import ZoneTree
 from gslb.config.yamlsource import (
     MappingNode,
     Node,
@@ -89,7 +91,7 @@ class _ZoneReader:
         self.owners: dict[str, _Owner] = {}
         self.regions: dict[str, Region | None] = {}
         self.gslb_owners: set[str] = set()
-        self._existing: set[str] | None = None
+        self._built: tuple[int, ZoneTree] | None = None
 
     def read(self, root: Node) -> _Parsed | None:
         sink = self.sink
@@ -113,7 +115,7 @@ class _ZoneReader:
         ns = self._read_ns(top["ns"]) if "ns" in top else None
         if "records" in top and self.origin:
             self._read_records(top["records"])
-        self.regions = read_regions(sink, top.get("regions"))
+        self.regions = read_regions(sink, top.get("regions"), self.origin)
         fences = read_fences(sink, top.get("fences"), self.regions, (), "")
         gslb: dict[str, GslbName] = {}
         if "gslb" in top and self.origin:
@@ -262,19 +264,16 @@ class _ZoneReader:
 
     # ------------------------------------------------------------------ cross checks
 
+    def _tree(self) -> ZoneTree:
+        """The tree as read so far (records, then GSLB owners as they are read)."""
+        owners = [*self.owners, *self.gslb_owners]
+        if self._built is None or self._built[0] != len(owners):
+            delegations = [o for o, d in self.owners.items() if "NS" in d.types]
+            self._built = (len(owners), ZoneTree(self.origin, owners, delegations))
+        return self._built[1]
+
     def _cut(self, name: str, *, inclusive: bool) -> str | None:
-        """The delegation point at or above ``name`` (below the apex), if any."""
-        labels = name.split(".")
-        for i in range(len(labels) - 1, -1, -1):
-            parent = ".".join(labels[i:])
-            if not parent or parent == self.origin or not below(parent, self.origin):
-                continue
-            if parent == name and not inclusive:
-                continue
-            owner = self.owners.get(parent)
-            if owner is not None and "NS" in owner.types:
-                return parent
-        return None
+        return self._tree().cut(name, inclusive=inclusive)
 
     def _gslb_owner(self, name: str) -> str | None:
         """Why ``name`` cannot be a GSLB owner, or ``None``; remembers it for cross checks."""
@@ -294,21 +293,8 @@ class _ZoneReader:
 
     def _resolves(self, name: str) -> bool:
         """Whether A/AAAA queries for in-zone ``name`` get an address (RFC 4592 wildcards)."""
-        if self._has_address(name):
-            return True
-        if self._existing is None:  # every owner and empty non-terminal, computed once
-            self._existing = {self.origin}
-            for owner in [*self.owners, *self.gslb_owners]:
-                while below(owner, self.origin):
-                    self._existing.add(owner)
-                    owner = owner.split(".", 1)[1]
-        existing = self._existing
-        if name in existing:
-            return False
-        encloser = name.split(".", 1)[1]
-        while encloser not in existing:
-            encloser = encloser.split(".", 1)[1]
-        return self._has_address(f"*.{encloser}")
+        owner, _ = self._tree().find(name)
+        return owner is not None and self._has_address(owner)
 
     def _check_tree(self, ns: list[tuple[str, Node]]) -> None:
         sink = self.sink

@@ -1,19 +1,21 @@
 """Query bytes in, reply bytes out: the general path and the fast path.
 
-``respond`` is the general path: parse, ``engine.answer``, render with dnslib. It is
-the reference. ``Responder`` is the fast path used by the server: it caches the
-rendered sections of replies and splices them behind the client's own header and
-question, so the common query costs a parse, two dict look-ups and a join.
+:func:`respond` is the general path: parse, :func:`gslb.dns.engine.answer`, render
+with dnslib. It is the reference. :class:`Responder` is the fast path the server uses:
+it keeps rendered sections of replies and splices them behind the client's own header
+and question, so the common query costs a parse, two dict look-ups and a join.
 
-What is cached, per ``Responder`` (one per ``View``; a new view means new caches, so
-a health or config change affects the very next query):
+Everything cached hangs off the :class:`~gslb.dns.view.View` the responder holds (see
+that module for which cache survives what). ``respond`` reads ``self.view`` once, so a
+published view takes effect at the next query, with no locks. The cached bytes are cut
+from the general path's own rendering, so the two paths agree byte for byte by
+construction; ``tests/unit/test_fastpath.py`` checks it.
 
-* static replies (no GSLB name involved) per lower-cased question;
-* GSLB replies per (question, client network as sent: ECS subnet or resolver);
-* rendered sections per distinct reply, shared by every client with that reply.
-
-The cached bytes are cut from the general path's own rendering, so the two paths
-agree byte for byte by construction; ``tests/unit/test_fastpath.py`` checks it.
+Whole replies are kept by the query's bytes after the ID only for *canonical* queries:
+header flags among RD/AD/CD, at most an OPT of version 0 with only the DO flag and at
+most a client-subnet option. Anything else (padding, cookies, unknown options) is
+answered but never keys a cache, so an attacker cannot choose what the cache holds
+beyond a question and a client network (and every cache is bounded in bytes too).
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ from __future__ import annotations
 import logging
 import struct
 from ipaddress import ip_address
-from typing import Any
+from typing import Protocol
 
-from gslb.dns import engine
-from gslb.dns.engine import Reply, Route, View
+from gslb.dns import engine, routing
+from gslb.dns.render import render_body
+from gslb.dns.routing import Reply, Route
+from gslb.dns.view import Rendered, View
 from gslb.dns.wire import (
     BADVERS,
     ECS_OPTION,
-    EDNS_UDP_SIZE,
     FORMERR,
     NOTIMP,
     OPT,
@@ -36,27 +39,31 @@ from gslb.dns.wire import (
     SERVFAIL,
     TC,
     Drop,
-    Ecs,
     FormErr,
     NotImp,
     Query,
     assemble,
+    ecs_problem,
     header_only,
     opt_bytes,
     opt_record,
     parse_query,
-    render_body,
     reply_flags,
+    udp_limit,
 )
 from gslb.model import Decision, IPAddress
 
 log = logging.getLogger(__name__)
 
-CACHE_LIMIT = 200_000
-NOT_REUSABLE, BY_BYTES, BY_RESOLVER = 0, 1, 2  # may a UDP reply be kept whole, and by what
 TCP_LIMIT = 65535
-
-Rendered = tuple[int, int, int, int, bytes, int]  # flags sans RD, AN, NS, AR, body, scope
+CANONICAL_MAX = 320  # bytes: header, a 255-octet question, OPT with a client subnet
+_CANONICAL_FLAGS = 0x0100 | 0x0020 | 0x0010  # RD, AD, CD: may vary, never change a reply
+_Q_NO_AR = b"\x00\x01\x00\x00\x00\x00\x00\x00"  # QD=1 AN=0 NS=0 AR=0
+_Q_ONE_AR = b"\x00\x01\x00\x00\x00\x00\x00\x01"
+_HEADER = struct.Struct("!HHHHHH")
+_OPT_FIXED = struct.Struct("!HHBBHH")  # type, udp size, ext rcode, version, flags, rdlen
+_OPTION = struct.Struct("!HH")
+_ADDRESS_BYTES = {1: 4, 2: 16}
 
 
 def _special(data: bytes) -> Query | bytes | None:
@@ -79,7 +86,7 @@ def _render(query: Query, reply: Reply) -> Rendered:
     sections = (reply.answer, reply.authority, reply.additional)
     body, (an, ns, ar) = render_body(query, sections, reply.rclass)
     flags = reply_flags(query, reply.rcode, reply.aa) & ~RD  # RD is per query
-    return flags, an, ns, ar, body, reply.scope
+    return Rendered(flags, an, ns, ar, body, reply.scope)
 
 
 def _finish(query: Query, rendered: Rendered, limit: int) -> bytes:
@@ -110,25 +117,22 @@ def respond(view: View, data: bytes, resolver: IPAddress, tcp: bool = False) -> 
         return _servfail(parsed)
 
 
-_Q_NO_AR = b"\x00\x01\x00\x00\x00\x00\x00\x00"  # QD=1 AN=0 NS=0 AR=0
-_Q_ONE_AR = b"\x00\x01\x00\x00\x00\x00\x00\x01"
-_HEADER = struct.Struct("!HHHHHH")
-_OPT_FIXED = struct.Struct("!HHBBHH")  # type, udp size, ext rcode, version, flags, rdlen
-_OPTION = struct.Struct("!HH")
-
-
 class _Unusual(Exception):
     """The fast parser declines; the strict general path takes the query."""
 
 
-def _fast_parse(data: bytes) -> tuple[int, int, bytes, bytes, int, int, bytes | None]:
+Parsed = tuple[int, int, bytes, bytes, int, int, bytes | None, bool]
+
+
+def _fast_parse(data: bytes) -> Parsed:
     """Parse the common query shape only, into plain values.
 
     QUERY opcode, one question without compression, no answer/authority, at most an
-    OPT (version 0) whose only interesting option is a well-formed ECS. Everything
-    else raises ``_Unusual`` and goes through ``parse_query``, which is strict and
-    answers FORMERR/NOTIMP/BADVERS; the differential test holds the two together.
-    Returns (id, flags, question, cache key, udp size or 0, DO bit, ECS payload).
+    OPT (version 0) with at most one well-formed ECS option among its options.
+    Everything else raises ``_Unusual`` and goes through ``parse_query``, which is
+    strict and answers FORMERR/NOTIMP/BADVERS; the differential test holds the two
+    together. Returns (id, flags, question, cache key, udp limit or 0 without EDNS,
+    DO bit, ECS payload, canonical).
     """
     end = len(data)
     if end < 17 or data[2] & 0xF8:  # QR or a non-QUERY opcode
@@ -155,15 +159,18 @@ def _fast_parse(data: bytes) -> tuple[int, int, bytes, bytes, int, int, bytes | 
     question = data[12:qend]
     key = data[12:pos].lower() + data[pos:qend]
     qid, flags = data[0] << 8 | data[1], data[2] << 8 | data[3]
+    canonical = not flags & ~_CANONICAL_FLAGS and end <= CANONICAL_MAX
     if not has_opt:
         if qend != end:
             raise _Unusual
-        return qid, flags, question, key, 0, 0, None
+        return qid, flags, question, key, 0, 0, None, canonical
     if data[qend] != 0 or qend + 11 > end:
         raise _Unusual
-    rtype, udp, _ext, version, zflags, rdlen = _OPT_FIXED.unpack_from(data, qend + 1)
+    rtype, udp, ext, version, zflags, rdlen = _OPT_FIXED.unpack_from(data, qend + 1)
     if rtype != OPT or version != 0 or qend + 11 + rdlen != end:
         raise _Unusual
+    if ext or zflags & 0x7FFF:
+        canonical = False
     ecs = None
     pos = qend + 11
     while pos < end:
@@ -175,99 +182,76 @@ def _fast_parse(data: bytes) -> tuple[int, int, bytes, bytes, int, int, bytes | 
             if ecs is not None or pos + olen > end:
                 raise _Unusual
             ecs = data[pos : pos + olen]
+        else:
+            canonical = False
         pos += olen
-    if pos != end:
+    if pos != end or (ecs is not None and ecs_problem(ecs) is not None):
         raise _Unusual
-    if ecs is not None:
-        if len(ecs) < 4 or ecs[3] or ecs[0] or ecs[1] not in (1, 2):
-            raise _Unusual
-        source = ecs[2]
-        if source > (32 if ecs[1] == 1 else 128) or len(ecs) != 4 + (source + 7) // 8:
-            raise _Unusual
-        if source % 8 and ecs[-1] & (0xFF >> (source % 8)):
-            raise _Unusual
-    return qid, flags, question, key, max(512, min(udp, EDNS_UDP_SIZE)), zflags & 0x8000, ecs
+    return qid, flags, question, key, udp_limit(udp), zflags & 0x8000, ecs, canonical
 
 
-class _Dynamic:
-    """Per question: the route to a GSLB name and the replies per client network."""
+class ResponderSource(Protocol):
+    """Whatever the listeners read the current responder from (the runtime)."""
 
-    __slots__ = ("route", "clients")
-
-    def __init__(self, route: Route) -> None:
-        self.route = route
-        self.clients: dict[object, Rendered] = {}
+    responder: Responder
 
 
 class Responder:
-    """The fast path for one view (see module docstring)."""
+    """The fast path over one :class:`View` at a time (see the module docstring)."""
 
-    __slots__ = ("view", "replies", "by_resolver", "static", "dynamic", "bodies", "resolvers")
+    __slots__ = ("view", "resolvers")
 
     def __init__(self, view: View) -> None:
         self.view = view
-        self.replies: dict[bytes, bytes] = {}
-        self.by_resolver: dict[tuple[str, bytes], bytes] = {}
-        self.static: dict[bytes, Rendered] = {}
-        self.dynamic: dict[bytes, _Dynamic] = {}
-        self.bodies: dict[tuple[object, ...], Rendered] = {}
         self.resolvers: dict[str, IPAddress] = {}
 
     def respond(self, data: bytes, resolver: str, tcp: bool = False) -> bytes | None:
         """Answer one message; ``resolver`` is the peer address as the socket gave it.
 
-        A UDP reply that depends only on the query's bytes (static data, or a GSLB
-        answer for an ECS subnet) is kept whole, keyed by everything after the ID: a
-        repeat of the same question from the same network is a dict hit plus the ID.
-        A GSLB answer located by the resolver's address (no ECS) is kept the same
-        way, keyed by resolver and bytes.
+        A canonical UDP query whose reply depends only on its bytes (static data, or a
+        GSLB answer for an ECS subnet) is answered from a whole kept reply: a dict hit
+        plus the ID. A GSLB answer located by the resolver's address (no ECS) is kept
+        the same way, keyed by resolver and bytes.
         """
+        view = self.view
         if tcp:
-            return self._respond(data, resolver, tcp)[0]
+            return self._respond(view, data, resolver, tcp)
         key = data[2:]
-        whole = self.replies.get(key)
+        whole = view.replies.data.get(key) or view.config.replies.data.get(key)
         if whole is None:
-            whole = self.by_resolver.get((resolver, key))
+            whole = view.by_resolver.data.get((resolver, key))
         if whole is not None:
             return data[:2] + whole
-        out, reuse = self._respond(data, resolver, tcp)
-        if reuse and out is not None:
-            if reuse == BY_BYTES:
-                table: dict[Any, bytes] = self.replies
-                index: object = key
-            else:
-                table, index = self.by_resolver, (resolver, key)
-            if len(table) >= CACHE_LIMIT:
-                table.clear()
-            table[index] = out[2:]
-        return out
+        return self._respond(view, data, resolver, tcp)
 
-    def _respond(self, data: bytes, resolver: str, tcp: bool) -> tuple[bytes | None, int]:
+    def _respond(self, view: View, data: bytes, resolver: str, tcp: bool) -> bytes | None:
         try:
-            qid, flags, question, key, udp, do, ecs = _fast_parse(data)
+            qid, flags, question, key, udp, do, ecs, canonical = _fast_parse(data)
         except (_Unusual, IndexError, struct.error):
-            return self._general(data, resolver, tcp), NOT_REUSABLE
-        reusable = BY_BYTES
-        hit = self.static.get(key)
+            return self._general(view, data, resolver, tcp)
+        config = view.config
+        hit = config.static.data.get(key)
+        keep = config.replies
+        by_resolver = False
         if hit is None:
-            entry = self.dynamic.get(key)
-            if entry is None:
-                return self._general(data, resolver, tcp), NOT_REUSABLE
+            route = config.routes.data.get(key)
+            if route is None:
+                return self._general(view, data, resolver, tcp)
+            assert isinstance(route, Route)
+            keep = view.replies
             ckey: object = resolver
             if ecs is not None and ecs[2]:
                 ckey = ecs
             else:
-                reusable = BY_RESOLVER
-            hit = entry.clients.get(ckey)
+                by_resolver = True
+            hit = view.clients.data.get((key, ckey))
             if hit is None:
                 try:
-                    hit = self._new_client(entry, key, ecs, resolver)
+                    hit = self._new_client(view, route, key, ecs, resolver)
                 except Exception:
                     log.exception("answering %r failed", question)
-                    return self._general(data, resolver, tcp), NOT_REUSABLE
-                if len(entry.clients) >= CACHE_LIMIT:
-                    entry.clients.clear()
-                entry.clients[ckey] = hit
+                    return self._general(view, data, resolver, tcp)
+                view.clients.put((key, ckey), hit, len(key) + len(hit.body))
         rflags, an, ns, ar, body, scope = hit
         opt = b"" if not udp else opt_bytes(bool(do), ecs, scope)
         out = b"".join(
@@ -278,14 +262,21 @@ class Responder:
                 opt,
             )
         )
-        if len(out) > (TCP_LIMIT if tcp else udp or 512):
-            return self._general(data, resolver, tcp), NOT_REUSABLE  # it sets TC
-        return out, reusable
+        if tcp:
+            return out if len(out) <= TCP_LIMIT else self._general(view, data, resolver, tcp)
+        if len(out) > (udp or 512):
+            return self._general(view, data, resolver, tcp)  # it sets TC
+        if canonical:
+            if by_resolver:
+                view.by_resolver.put((resolver, data[2:]), out[2:], 2 * len(out))
+            else:
+                keep.put(data[2:], out[2:], 2 * len(out))
+        return out
 
     def _address(self, resolver: str) -> IPAddress:
         address = self.resolvers.get(resolver)
         if address is None:
-            if len(self.resolvers) >= CACHE_LIMIT:
+            if len(self.resolvers) >= 65536:
                 self.resolvers.clear()
             address = ip_address(resolver.partition("%")[0])  # drop an IPv6 zone index
             if address.version == 6 and address.ipv4_mapped is not None:
@@ -294,60 +285,52 @@ class Responder:
         return address
 
     def _new_client(
-        self, entry: _Dynamic, key: bytes, ecs: bytes | None, resolver: str
+        self, view: View, route: Route, key: bytes, ecs: bytes | None, resolver: str
     ) -> Rendered:
-        """A client network not seen for this question: locate, decide, reuse bytes."""
-        view = self.view
-        route = entry.route
-        parsed = Ecs(ecs[1], ecs[2], ecs[4:]) if ecs is not None else None
-        client = engine.client_for(parsed, self._address(resolver), view.locator)
-        decision = engine.decide(view, route.name, client, route.family)
-        scope = engine.ecs_scope(client, decision, route.networks)
+        """A client network not seen for this question: the one decision path, then
+        the rendered sections of that decision (shared by every client with it)."""
+        if ecs is not None and ecs[2]:
+            size = _ADDRESS_BYTES[ecs[1]]
+            version = 4 if size == 4 else 6
+            value = int.from_bytes(ecs[4:], "big") << (8 * (size - len(ecs) + 4))
+            decision, scope = routing.decide(view, route, version, value, ecs[2])
+        else:
+            address = self._address(resolver)
+            decision, scope = routing.decide(view, route, address.version, int(address), 0)
         memo = _decision_memo(key, decision)
-        rendered = self.bodies.get(memo)
+        bodies = view.config.bodies
+        rendered = bodies.data.get(memo)
         if rendered is None:
-            reply = engine.route_reply(route, client, decision)
-            rendered = self._remember(memo, key, reply)
-        if rendered[5] != scope:
-            rendered = (*rendered[:5], scope)
+            rendered = _render(_bare_query(key), routing.route_reply(route, decision, scope))
+            bodies.put(memo, rendered, len(key) + len(rendered.body))
+        if rendered.scope != scope:
+            rendered = rendered._replace(scope=scope)
         return rendered
 
-    def _remember(self, memo: tuple[object, ...], key: bytes, reply: Reply) -> Rendered:
-        labels = _labels(key)
-        qtype, qclass = struct.unpack_from("!HH", key, len(key) - 4)
-        query = Query(0, 0, labels, key, qtype, qclass, None)
-        rendered = _render(query, reply)
-        if len(self.bodies) >= CACHE_LIMIT:
-            self.bodies.clear()
-        self.bodies[memo] = rendered
-        return rendered
-
-    def _general(self, data: bytes, resolver: str, tcp: bool) -> bytes | None:
+    def _general(self, view: View, data: bytes, resolver: str, tcp: bool) -> bytes | None:
         """Strict parse and engine; remember what later queries can reuse."""
         parsed = _special(data)
         if not isinstance(parsed, Query):
             return parsed
         query = parsed
+        config = view.config
         try:
-            reply = engine.answer(self.view, query, self._address(resolver))
+            reply = engine.answer(view, query, self._address(resolver))
             q = query.question
             key = q[:-4].lower() + q[-4:]
             if reply.route is None:
-                memo: tuple[object, ...] = (key, reply.rcode, reply.aa, reply.rclass)
-                memo += (reply.answer, reply.authority, reply.additional)
-                rendered = self.bodies.get(memo) or self._remember(memo, key, reply)
-                if len(self.static) >= CACHE_LIMIT:
-                    self.static.clear()
-                self.static[key] = rendered
+                rendered = _render(query, reply)
+                config.static.put(key, rendered, len(key) + len(rendered.body))
             else:
                 assert reply.decision is not None
                 memo = _decision_memo(key, reply.decision)
-                rendered = self.bodies.get(memo) or self._remember(memo, key, reply)
-                rendered = (*rendered[:5], reply.scope)
-                if key not in self.dynamic:
-                    if len(self.dynamic) >= CACHE_LIMIT:
-                        self.dynamic.clear()
-                    self.dynamic[key] = _Dynamic(reply.route)
+                found = config.bodies.data.get(memo)
+                if found is None:
+                    found = _render(query, reply)
+                    config.bodies.put(memo, found, len(key) + len(found.body))
+                rendered = found._replace(scope=reply.scope)
+                if key not in config.routes.data:
+                    config.routes.put(key, reply.route, len(key))
             return _finish(query, rendered, TCP_LIMIT if tcp else query.udp_limit)
         except Exception:
             log.exception("answering %s failed", query.name)
@@ -356,13 +339,15 @@ class Responder:
 
 def _decision_memo(key: bytes, decision: Decision) -> tuple[object, ...]:
     """What a GSLB reply's rendered sections depend on, besides the question."""
-    return (key, decision.outcome, decision.endpoints, decision.ttl)
+    return (key, decision.outcome, decision.ttl, *(e.text for e in decision.endpoints))
 
 
-def _labels(key: bytes) -> tuple[bytes, ...]:
+def _bare_query(key: bytes) -> Query:
+    """A query for a lower-cased question key, to render sections behind it."""
     labels = []
     pos = 0
     while key[pos]:
         labels.append(key[pos + 1 : pos + 1 + key[pos]])
         pos += 1 + key[pos]
-    return tuple(labels)
+    qtype, qclass = struct.unpack_from("!HH", key, len(key) - 4)
+    return Query(0, 0, tuple(labels), key, qtype, qclass, None)

@@ -15,17 +15,13 @@ import logging
 import socket
 import struct
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from gslb.dns import udpbatch
-from gslb.dns.responder import Responder
+from gslb.dns.responder import ResponderSource
 from gslb.model import HostPort
 
 log = logging.getLogger(__name__)
-
-
-class ResponderSource(Protocol):
-    responder: Responder
 
 
 UdpIo = Literal["asyncio", "batch"]  # batch falls back to asyncio where it cannot work

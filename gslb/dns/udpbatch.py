@@ -28,9 +28,9 @@ import struct
 import sys
 import threading
 import time
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from gslb.dns.responder import Responder
+from gslb.dns.responder import ResponderSource
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,6 @@ TIMEOUT = 0.2  # seconds a blocked recvmmsg/sendmmsg waits before checking for s
 MSG_WAITFORONE = 0x10000
 MSG_TRUNC = 0x20  # in flags: msg_len is a datagram's real size, even when cut
 FATAL = frozenset({errno.EBADF, errno.ENOTSOCK, errno.EINVAL, errno.EFAULT})
-
-
-class Source(Protocol):
-    responder: Responder
 
 
 class _Iovec(ctypes.Structure):
@@ -110,7 +106,7 @@ def _index(struct_type: type[ctypes.Structure], field: object, fmt: str) -> tupl
 class UdpBatch:
     """Answers one bound UDP socket from its own thread until ``stop``."""
 
-    def __init__(self, sock: socket.socket, source: Source, calls: Calls) -> None:
+    def __init__(self, sock: socket.socket, source: ResponderSource, calls: Calls) -> None:
         self.sock = sock
         self.source = source
         self.calls = calls

@@ -1,26 +1,17 @@
-"""DNS messages as bytes: a strict query parser and the reference (dnslib) renderer.
+"""DNS messages as bytes: a strict query parser, the OPT record, header flags.
 
 The parser is hand-written because it is on every query's path and because it must
 be stricter than dnslib about what a *query* may contain (RFC 1035, 6891, 7871).
-The renderer uses dnslib: it is the general path and the reference that the fast
-path (``gslb.fastpath``) is tested against byte for byte.
-
-Rendering is done with the question name lower-cased, then the client's original
-question bytes are patched back in (same length). dnslib compresses names
-case-sensitively, so this keeps compression identical whatever case the client used
-(0x20), and answer owners compressed to the question show the client's own case.
+Rendering answers is :mod:`gslb.dns.render`.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address
 
-from dnslib import AAAA, QTYPE, RR, A, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
-
-from gslb.model import IPAddress, RRset
+from gslb.model import IPAddress
 
 # Header flag bits
 QR = 0x8000
@@ -35,7 +26,7 @@ BADVERS = 16
 
 OPT = 41
 ECS_OPTION = 8
-CLASS_IN, CLASS_CH, CLASS_ANY = 1, 3, 255
+CLASS_IN, CLASS_CH = 1, 3
 
 #: Our advertised EDNS UDP payload size (DNS flag day 2020).
 EDNS_UDP_SIZE = 1232
@@ -107,9 +98,7 @@ class Query:
     @property
     def udp_limit(self) -> int:
         """How large a UDP answer this client accepts (RFC 6891 section 6.2.5)."""
-        if self.edns is None:
-            return 512
-        return max(512, min(self.edns.udp_size, EDNS_UDP_SIZE))
+        return udp_limit(None if self.edns is None else self.edns.udp_size)
 
 
 def labels_to_text(labels: tuple[bytes, ...]) -> str:
@@ -240,24 +229,39 @@ def _parse_opt(rdata: bytes, rclass: int, ttl: int, qid: int, flags: int) -> Edn
     return Edns(udp_size=rclass, version=version, do=do, ecs=ecs)
 
 
-def _parse_ecs(opt: bytes, qid: int, flags: int) -> Ecs:
-    """RFC 7871 section 6: reject what a correct resolver never sends."""
+def ecs_problem(opt: bytes) -> str | None:
+    """What is wrong with a client subnet option's payload (RFC 7871 section 6), if
+    anything: what a correct resolver never sends. The fast path asks the same question."""
     if len(opt) < 4:
-        raise FormErr("client subnet option shorter than 4 bytes", qid, flags)
-    family, source, scope = struct.unpack_from("!HBB", opt)
-    address = opt[4:]
+        return "client subnet option shorter than 4 bytes"
+    family, source, scope = opt[0] << 8 | opt[1], opt[2], opt[3]
     if family not in (1, 2):
-        raise FormErr(f"client subnet family {family} is not 1 or 2", qid, flags)
+        return f"client subnet family {family} is not 1 or 2"
     max_bits = 32 if family == 1 else 128
     if source > max_bits:
-        raise FormErr(f"client subnet source prefix {source} > {max_bits}", qid, flags)
+        return f"client subnet source prefix {source} > {max_bits}"
     if scope != 0:
-        raise FormErr("client subnet scope must be 0 in queries", qid, flags)
-    if len(address) != (source + 7) // 8:
-        raise FormErr("client subnet address length does not match its prefix", qid, flags)
-    if source % 8 and address[-1] & (0xFF >> (source % 8)):
-        raise FormErr("client subnet address has bits beyond its prefix", qid, flags)
-    return Ecs(family, source, bytes(address))
+        return "client subnet scope must be 0 in queries"
+    if len(opt) != 4 + (source + 7) // 8:
+        return "client subnet address length does not match its prefix"
+    if source % 8 and opt[-1] & (0xFF >> (source % 8)):
+        return "client subnet address has bits beyond its prefix"
+    return None
+
+
+def udp_limit(advertised: int | None) -> int:
+    """How large a UDP reply a client accepts (RFC 6891 6.2.5): 512 without EDNS, else
+    its advertised size within [512, our own EDNS_UDP_SIZE]."""
+    if advertised is None:
+        return 512
+    return max(512, min(advertised, EDNS_UDP_SIZE))
+
+
+def _parse_ecs(opt: bytes, qid: int, flags: int) -> Ecs:
+    problem = ecs_problem(opt)
+    if problem is not None:
+        raise FormErr(problem, qid, flags)
+    return Ecs(opt[1], opt[2], bytes(opt[4:]))
 
 
 # --------------------------------------------------------------------------- rendering
@@ -311,82 +315,3 @@ def assemble(
     an, ns, ar = counts
     header = _HEADER.pack(query.qid, flags, 1, an, ns, ar + (1 if opt else 0))
     return header + query.question + body + opt
-
-
-def text_to_labels(name: str) -> tuple[bytes, ...]:
-    """Presentation name (with \\DDD / \\X escapes) to wire labels, root excluded."""
-    if name in (".", ""):
-        return ()
-    if "\\" not in name:
-        return tuple(p.encode("ascii") for p in name.rstrip(".").split("."))
-    labels: list[bytes] = []
-    cur = bytearray()
-    i = 0
-    while i < len(name):
-        c = name[i]
-        if c == "\\":
-            if name[i + 1 : i + 4].isdigit():
-                cur.append(int(name[i + 1 : i + 4]))
-                i += 4
-                continue
-            cur += name[i + 1].encode("latin-1")
-            i += 2
-            continue
-        if c == ".":
-            labels.append(bytes(cur))
-            cur = bytearray()
-        else:
-            cur += c.encode("latin-1")
-        i += 1
-    if cur:
-        labels.append(bytes(cur))
-    return tuple(labels)
-
-
-@lru_cache(maxsize=65536)
-def rrset_records(rrset: RRset, rclass: int = CLASS_IN) -> tuple[RR, ...]:
-    """dnslib records for an RRset; memoised since zone data and answers repeat."""
-    owner = DNSLabel(text_to_labels(rrset.name))
-    if rrset.rtype == "A":
-        return tuple(RR(owner, QTYPE.A, rclass, rrset.ttl, A(r)) for r in rrset.rdatas)
-    if rrset.rtype == "AAAA":
-        return tuple(RR(owner, QTYPE.AAAA, rclass, rrset.ttl, AAAA(r)) for r in rrset.rdatas)
-    out = []
-    for rdata in rrset.rdatas:
-        (rr,) = RR.fromZone(f"x. {rrset.ttl} IN {rrset.rtype} {rdata}")
-        rr.rname = owner
-        rr.rclass = rclass
-        out.append(rr)
-    return tuple(out)
-
-
-def render_body(
-    query: Query, sections: tuple[tuple[RRset, ...], ...], rclass: int = CLASS_IN
-) -> tuple[bytes, tuple[int, int, int]]:
-    """Render answer/authority/additional with dnslib, compressed against the question.
-
-    Returns the bytes after the question and the section counts, so the caller can
-    splice them behind any question with the same lower-cased bytes (the fast path).
-    """
-    msg = DNSRecord(
-        DNSHeader(id=0, qr=1, rd=0),
-        q=DNSQuestion(DNSLabel(query.labels), query.qtype, query.qclass),
-    )
-    counts = []
-    for section, add in zip(sections, (msg.add_answer, msg.add_auth, msg.add_ar), strict=True):
-        n = 0
-        for rrset in section:
-            records = rrset_records(rrset, rclass)
-            if rrset.name == query.name:  # keep the client's exact labels (escapes)
-                records = tuple(_relabel(rr, query.labels) for rr in records)
-            add(*records)
-            n += len(records)
-        counts.append(n)
-    packed: bytes = msg.pack()
-    return packed[12 + len(query.question) :], (counts[0], counts[1], counts[2])
-
-
-def _relabel(rr: RR, labels: tuple[bytes, ...]) -> RR:
-    if rr.rname.label == labels:
-        return rr
-    return RR(DNSLabel(labels), rr.rtype, rr.rclass, rr.ttl, rr.rdata)

@@ -33,8 +33,10 @@ from maxminddb.errors import InvalidDatabaseError
 from gslb import defaults
 from gslb.errors import GeoDatabaseError
 from gslb.geo.centroids import CENTROIDS
+from gslb.geo.locator import NOWHERE
+from gslb.geo.records import Fields, routing_fields
 from gslb.geo.special import special_lookup_int
-from gslb.model import IPAddress, IPNetwork, Location, Lookup
+from gslb.model import CLIENT_PREFIX, IPAddress, Location, Lookup, client_network
 
 __all__ = ["PROBES", "GeoDatabase"]
 
@@ -45,12 +47,9 @@ log = logging.getLogger(__name__)
 #: database at open: they must come back with a country and coordinates.
 PROBES: tuple[IPAddress, ...] = (IPv4Address("8.8.8.8"), IPv6Address("2001:4860:4860::8888"))
 
-_MISSING = object()
 RECENT_LIMIT = 1 << 15  # cached answers per /24 or /48; cleared whole when full
-UNKNOWN = "ZZ"  # user-assigned ISO code databases use for "unknown"
 _LOOKUP_ERRORS = (InvalidDatabaseError, OSError, ValueError, TypeError, AttributeError)
 Signature = tuple[tuple[int, int, int] | None, tuple[int, int] | None]
-Found = tuple[Location | None, int, str]  # (location, prefix length, reason)
 
 
 def _paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -88,34 +87,6 @@ def _open_reader(path: Path) -> Any:
         raise GeoDatabaseError(f"{path}: not a valid MaxMind DB file: {exc}") from exc
 
 
-def _location_fields(
-    record: Mapping[str, Any], centroids: Mapping[str, tuple[float, float]]
-) -> tuple[str | None, str | None, str | None, float | None, float | None]:
-    country_rec = record.get("country")
-    country = country_rec.get("iso_code") if country_rec else None
-    continent_rec = record.get("continent")
-    continent = continent_rec.get("code") if continent_rec else None
-    subdivision = None
-    subs = record.get("subdivisions")
-    if subs and country:
-        code = subs[0].get("iso_code")
-        if code:
-            subdivision = f"{country}-{code}"
-    loc = record.get("location")
-    lat = lon = None
-    if loc:
-        lat, lon = loc.get("latitude"), loc.get("longitude")
-    if country == UNKNOWN:  # DB-IP's "ZZ / Undefined" sits at (0, 0): it locates nothing
-        country = lat = lon = None
-    if continent == UNKNOWN:
-        continent = None
-    if lat is None or lon is None:
-        lat = lon = None
-        if country is not None and country in centroids:
-            lat, lon = centroids[country]
-    return country, continent, subdivision, lat, lon
-
-
 def _validate(
     reader: Any,
     path: Path,
@@ -144,7 +115,7 @@ def _validate(
                 f"{path}: probe lookup of {probe} found no record; "
                 f"is this a City or Country database ({md.database_type})?"
             )
-        country, _continent, _sub, lat, _lon = _location_fields(record, centroids)
+        country, _continent, _sub, lat, _lon = routing_fields(record, centroids)
         if country is None:
             raise GeoDatabaseError(
                 f"{path}: lacks country.iso_code (probe {probe}); "
@@ -197,11 +168,10 @@ def _unpack(
 class GeoDatabase:
     """A validated, open MaxMind DB; implements :class:`gslb.geo.Locator`.
 
-    Build with :meth:`open`. ``lookup`` is what the engine calls; ``lookup_packed``
-    is the same for raw address bytes. Location objects are shared per distinct
-    record content, so equal places are the same object (cheap to hash and compare
-    in caches), and answers covering a whole /24 (IPv4) or /48 (IPv6) are remembered
-    by that prefix, so repeated ECS subnets skip the database.
+    Build with :meth:`open`. :meth:`find` is what the query path calls (integers in,
+    a place id out: every address with the same location gets the same id, so policy is
+    compiled per place, see :mod:`gslb.policy.table`); :meth:`lookup` is for
+    explanations. Repeated /24s (/48s) skip the database.
     """
 
     __slots__ = (
@@ -215,9 +185,9 @@ class GeoDatabase:
         "_reader",
         "_get",
         "_centroids",
-        "_places",
+        "places",
+        "_place_ids",
         "_recent",
-        "_networks",
         "_seen",
     )
 
@@ -241,9 +211,10 @@ class GeoDatabase:
         self._reader = reader
         self._get = reader.get_with_prefix_len
         self._centroids = centroids
-        self._places: dict[tuple[Any, ...], Location | None] = {}
-        self._recent: dict[int, Lookup] = {}
-        self._networks: dict[int, Lookup] = {}
+        #: place id -> location (0: no location); grows as records are first seen
+        self.places: list[Location | None] = [None]
+        self._place_ids: dict[Fields, int] = {}
+        self._recent: dict[int, tuple[int, int]] = {}  # /24 or /48 -> (place, prefix length)
         self._seen = signature
 
     # ----------------------------------------------------------------- opening
@@ -334,86 +305,83 @@ class GeoDatabase:
 
     # ----------------------------------------------------------------- locating
 
-    def lookup(self, address: IPAddress) -> Lookup:
-        """Where ``address`` is, with the widest network that gets the same answer."""
-        return self._lookup(address.version, int(address), address)
+    def find(self, version: int, value: int) -> tuple[int, int]:
+        """(place id, prefix length of the database network) for an address as an integer.
 
-    def lookup_packed(self, family: int, packed: bytes) -> Found:
-        """``lookup`` for raw address bytes: (location, prefix length, reason)."""
-        found = self._lookup(family, int.from_bytes(packed, "big"), None)
-        return found.location, found.network.prefixlen, found.reason
-
-    def _lookup(self, family: int, value: int, address: IPAddress | None) -> Lookup:
-        # Answers for networks at least as wide as a /24 (/48) are shared by every
-        # address in that /24 (/48), the usual ECS granularity: cache them by it.
-        bits = 32 if family == 4 else 128
-        key = (value >> (bits - 24)) if family == 4 else -1 - (value >> (bits - 48))
+        Answers for networks at least as wide as a /24 (/48) are shared by every address
+        in that /24 (/48), the usual ECS granularity, so they are remembered by it and a
+        repeated client network skips the database. A lookup error places the address
+        nowhere; :meth:`lookup` says why.
+        """
+        key = client_network(version, value) if version == 4 else ~client_network(version, value)
         hit = self._recent.get(key)
         if hit is not None:
             return hit
-        found = special_lookup_int(family, value)
-        if found is None:
-            if address is None:
-                address = IPv4Address(value) if family == 4 else IPv6Address(value)
-            location, plen, reason = self._find(address, family)
-            base = (value >> (bits - plen)) << (bits - plen) if plen else 0
-            # one Lookup per database network (shared by the /24s inside a wide one)
-            nkey = (base << 8 | plen) if family == 4 else -1 - (base << 8 | plen)
-            found = self._networks.get(nkey)
-            if found is None or found.location is not location:
-                network: IPNetwork
-                if family == 4:
-                    network = IPv4Network((base, plen))
-                else:
-                    network = IPv6Network((base, plen))
-                found = Lookup(location, network, reason)
-                if len(self._networks) >= RECENT_LIMIT:
-                    self._networks.clear()
-                self._networks[nkey] = found
-        if found.network.prefixlen <= (24 if family == 4 else 48):
+        special = special_lookup_int(version, value)
+        if special is not None:
+            found = (NOWHERE, special.network.prefixlen)
+        else:
+            place, plen, _ = self._find(version, value)
+            found = (place, plen)
+        if found[1] <= CLIENT_PREFIX[version]:
             if len(self._recent) >= RECENT_LIMIT:
                 self._recent.clear()
             self._recent[key] = found
         return found
 
-    def _find(self, address: IPAddress, family: int) -> Found:
+    def lookup(self, address: IPAddress) -> Lookup:
+        """Where ``address`` is, the network that gets the same answer, and why not."""
+        version, value = address.version, int(address)
+        special = special_lookup_int(version, value)
+        if special is not None:
+            return special
+        place, plen, reason = self._find(version, value)
+        bits = address.max_prefixlen
+        base = (value >> (bits - plen)) << (bits - plen) if plen else 0
+        network = IPv4Network((base, plen)) if version == 4 else IPv6Network((base, plen))
+        return Lookup(self.places[place], network, reason)
+
+    def _find(self, version: int, value: int) -> tuple[int, int, str]:
+        bits = 32 if version == 4 else 128
+        address = IPv4Address(value) if version == 4 else IPv6Address(value)
         try:
             record, plen = self._get(address)
         except ValueError:
-            if family == 6 and self.ip_version == 4:
-                return None, 0, "database has no IPv6 data"
-            return None, address.max_prefixlen, "database lookup failed"
+            if version == 6 and self.ip_version == 4:
+                return NOWHERE, 0, "database has no IPv6 data"
+            return NOWHERE, bits, "database lookup failed"
         except _LOOKUP_ERRORS as exc:
-            return None, address.max_prefixlen, f"database error: {exc}"
-        if family == 4 and plen > 32:
+            return NOWHERE, bits, f"database error: {exc}"
+        if version == 4 and plen > 32:
             plen -= 96  # the reader counted the ::/96 path of an IPv6 tree
         if record is None:
-            return None, plen, "not in database"
-        location = self._place(record)
-        if location is None:
-            return None, plen, "database record has no location"
-        return location, plen, ""
+            return NOWHERE, plen, "not in database"
+        place = self._place(record)
+        if place == NOWHERE:
+            return NOWHERE, plen, "database record has no location"
+        return place, plen, ""
 
-    def _place(self, record: Any) -> Location | None:
-        """The shared Location for a record (None when it locates nothing)."""
+    def _place(self, record: Any) -> int:
+        """The place id for a record's location, assigned when first seen."""
         try:
-            key = _location_fields(record, self._centroids)
+            fields = routing_fields(record, self._centroids)
         except (AttributeError, TypeError, IndexError):
-            return None
-        hit = self._places.get(key, _MISSING)
-        if hit is not _MISSING:
-            return hit  # type: ignore[return-value]
-        country, continent, subdivision, lat, lon = key
-        place: Location | None
-        if country is None and continent is None and lat is None:
-            place = None
-        else:
-            place = Location(
-                country=country,
-                continent=continent,
-                subdivision=subdivision,
-                lat=None if lat is None else float(lat),
-                lon=None if lon is None else float(lon),
-            )
-        self._places[key] = place
+            return NOWHERE
+        place = self._place_ids.get(fields)
+        if place is None:
+            country, continent, subdivision, lat, lon = fields
+            if country is None and continent is None and lat is None:
+                place = NOWHERE
+            else:
+                place = len(self.places)
+                self.places.append(
+                    Location(
+                        country=country,
+                        continent=continent,
+                        subdivision=subdivision,
+                        lat=None if lat is None else float(lat),
+                        lon=None if lon is None else float(lon),
+                    )
+                )
+            self._place_ids[fields] = place
         return place

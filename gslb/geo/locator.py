@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from typing import Protocol
 
 from gslb.geo.special import overlaps_special, special_lookup
 from gslb.model import IPAddress, IPNetwork, Location, Lookup
 
-__all__ = ["Locator", "StaticLocator"]
+__all__ = ["NOWHERE", "Locator", "StaticLocator"]
+
+
+#: The place id of every address without a location (special, unknown, no record).
+NOWHERE = 0
 
 
 class Locator(Protocol):
-    """Anything that can say where an address is (GeoDatabase, StaticLocator)."""
+    """Anything that can say where an address is (GeoDatabase, StaticLocator).
+
+    The query path asks :meth:`find` with plain integers and gets a *place id* (an
+    index into ``places``, the same for every address with the same location) and
+    the prefix length of the widest network around the address with that answer (the
+    ECS scope starts from it). Explanations ask :meth:`lookup`, which also says why
+    an address has no location.
+    """
+
+    @property
+    def places(self) -> Sequence[Location | None]: ...
+
+    def find(self, version: int, value: int) -> tuple[int, int]: ...
 
     def lookup(self, address: IPAddress) -> Lookup: ...
-
-
 
 
 def _supernet(address: IPAddress, prefixlen: int) -> IPNetwork:
@@ -38,12 +52,24 @@ class StaticLocator:
     (so every address in it gets the same answer), reason "not in static table".
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_ids", "places")
 
     def __init__(self, table: Mapping[str, Location]) -> None:
         entries = [(ip_network(cidr, strict=True), loc) for cidr, loc in table.items()]
         entries.sort(key=lambda e: e[0].prefixlen, reverse=True)
         self._entries: tuple[tuple[IPNetwork, Location], ...] = tuple(entries)
+        self.places: list[Location | None] = [None]
+        self._ids: dict[Location, int] = {}
+        for _, loc in entries:
+            if loc not in self._ids:
+                self._ids[loc] = len(self.places)
+                self.places.append(loc)
+
+    def find(self, version: int, value: int) -> tuple[int, int]:
+        address = IPv4Address(value) if version == 4 else IPv6Address(value)
+        found = self.lookup(address)
+        place = NOWHERE if found.location is None else self._ids[found.location]
+        return place, found.network.prefixlen
 
     def lookup(self, address: IPAddress) -> Lookup:
         for net, loc in self._entries:

@@ -1,7 +1,7 @@
 """The HTTP status endpoint (aiohttp), off unless ``gslb serve --http`` is given.
 
 Read-only for now: liveness, readiness and what is being served. Bind it to
-loopback; write endpoints (admin overrides) will need a token (see ROADMAP).
+loopback.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from gslb.dns.engine import View
+from gslb.dns.view import View
 from gslb.model import HostPort
 
 
@@ -29,11 +29,10 @@ def build_app(source: _Source) -> web.Application:
             {
                 "zones": [
                     {"origin": cz.zone.origin, "serial": cz.zone.soa.serial}
-                    for cz in view.zones.values()
+                    for cz in view.config.zones.values()
                 ],
-                "down_regions": sorted(view.status.down_regions),
-                "load": dict(view.status.load),
-                "generation": view.status.generation,
+                "down_regions": sorted("/".join(k) for k in view.state.down_regions),
+                "load": {"/".join(k): v for k, v in view.state.load.items()},
             }
         )
 

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-from gslb.model import GslbName, Status
+from gslb.model import EndpointKey, GslbName, LiveState, RegionKey
 
-#: (region name, endpoint address as text): the key ``Status.down_endpoints`` uses.
-EndpointKey = tuple[str, str]
 #: Operator override: follow the probes, or force the state whatever they say.
 Override = Literal["auto", "up", "down"]
 
@@ -69,9 +67,7 @@ def _get(
 
 def endpoint_keys(names: Iterable[GslbName]) -> frozenset[EndpointKey]:
     """Every endpoint the policy may answer with, keyed as ``Status`` keys them."""
-    return frozenset(
-        (r.name, str(e.address)) for n in names for r in n.regions for e in r.endpoints
-    )
+    return frozenset(r.endpoint_key(e) for n in names for r in n.regions for e in r.endpoints)
 
 
 def reconcile(
@@ -99,43 +95,30 @@ def record(
 
 def snapshot(
     endpoints: Mapping[EndpointKey, EndpointHealth],
-    load: Mapping[str, float] | None = None,
+    load: Mapping[RegionKey, float] | None = None,
     *,
-    previous: Status | None = None,
-    regions: Mapping[str, Override] | None = None,
+    regions: Mapping[RegionKey, Override] | None = None,
     overrides: Mapping[EndpointKey, Override] | None = None,
-) -> Status:
-    """Fold breaker states, load and operator overrides into the ``Status`` the policy reads.
+) -> LiveState:
+    """Fold breaker states, load and operator overrides into the state the policy reads.
 
     Region ``down`` marks the region down; region ``up`` ignores its endpoints' probes.
     Endpoint overrides force one endpoint. Load values are clamped to >= 0 and NaN is
     dropped (treated as unknown, i.e. 0). Config-level ``down`` flags stay in the model,
-    where the policy reads them. Returns ``previous`` itself when nothing changed (so
-    caches keyed on the generation survive a quiet probe round), else a new ``Status``
-    with the next generation.
+    where the policy reads them.
     """
     regions = regions or {}
     overrides = overrides or {}
     forced_up_regions = {r for r, o in regions.items() if o == "up"}
-    down = {k for k, h in endpoints.items() if not h.up and k[0] not in forced_up_regions}
+    down = {k for k, h in endpoints.items() if not h.up and k[:2] not in forced_up_regions}
     for key, o in overrides.items():
         if o == "down":
             down.add(key)
         elif o == "up":
             down.discard(key)
     loads = {r: max(0.0, v) for r, v in (load or {}).items() if not math.isnan(v)}
-    down_regions = frozenset(r for r, o in regions.items() if o == "down")
-    down_endpoints = frozenset(down)
-    if (
-        previous is not None
-        and previous.down_regions == down_regions
-        and previous.down_endpoints == down_endpoints
-        and dict(previous.load) == loads
-    ):
-        return previous
-    return Status(
-        down_regions=down_regions,
-        down_endpoints=down_endpoints,
+    return LiveState(
+        down_regions=frozenset(r for r, o in regions.items() if o == "down"),
+        down_endpoints=frozenset(down),
         load=MappingProxyType(loads),
-        generation=(previous.generation if previous is not None else 0) + 1,
     )

@@ -1,8 +1,10 @@
-"""Composition root: builds the view from files, runs the listeners, reloads safely.
+"""Composition root: builds the views from files, runs the listeners, reloads safely.
 
-Everything a query reads hangs off ``self.responder`` (one ``View`` plus its
-caches). Reloads build a complete new view first and publish it with a single
-assignment, so a broken zone file or database never replaces a working one.
+Everything a query reads hangs off ``self.responder.view``: a config view (zones,
+compiled tables, database) under a live state (health, load, overrides). Reloads
+build a complete new config view first and publish it with a single assignment, so a
+broken zone file or database never replaces a working one; a live-state change
+publishes a new view of the same config, so static answers and compiled tables stay.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from dataclasses import dataclass, field
 
 from gslb import defaults
 from gslb.config import load_zones
-from gslb.dns.engine import View
 from gslb.dns.responder import Responder
 from gslb.dns.server import DnsServer, Limits, UdpIo
+from gslb.dns.view import ConfigView, View
 from gslb.errors import GslbError
 from gslb.geo.database import GeoDatabase
-from gslb.model import HostPort, Status, Zone
+from gslb.model import HostPort, LiveState, Zone
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ class Runtime:
         self.settings = settings
         zones = load_zones(list(settings.zones))  # config errors first: the usual mistake
         self.geo = GeoDatabase.open(settings.geoip)
-        self.responder = Responder(self._build(zones, self.geo, Status()))
+        self.responder = Responder(View(self._config(zones, self.geo)))
         self.server = DnsServer(
             self, list(settings.listeners), settings.limits, reuse_port, settings.udp_io
         )
@@ -57,28 +59,37 @@ class Runtime:
         self._http: object | None = None
         self._stopping: asyncio.Event | None = None
 
-    def _build(self, zones: Iterable[Zone], geo: GeoDatabase, status: Status) -> View:
-        """The one place a view is assembled: a reload swaps zones or database, never health."""
-        return View.build(zones, geo, status, chaos=self.settings.chaos)
+    def _config(self, zones: Iterable[Zone], geo: GeoDatabase) -> ConfigView:
+        return ConfigView(zones, geo, chaos=self.settings.chaos)
 
     @property
     def view(self) -> View:
         return self.responder.view
 
-    def publish(self, view: View) -> None:
-        """Swap in a new view; its fresh caches make the change visible at once."""
-        self.responder = Responder(view)
+    def publish_config(self, config: ConfigView) -> None:
+        """Serve a new config under the current live state (one assignment)."""
+        self.responder.view = View(config, self.responder.view.state)
+
+    def publish_state(self, state: LiveState) -> bool:
+        """Serve the current config under a new live state; an equal state changes
+        nothing (caches stay warm). Returns whether anything changed."""
+        current = self.responder.view
+        view = current.with_state(state)
+        if view is current:
+            return False
+        self.responder.view = view
+        return True
 
     def reload_zones(self) -> bool:
         """SIGHUP: a valid config replaces the running one; an invalid one changes nothing."""
         try:
-            view = self._build(load_zones(list(self.settings.zones)), self.geo, self.view.status)
+            config = self._config(load_zones(list(self.settings.zones)), self.geo)
         except GslbError as e:
             log.error("reload rejected, still serving the previous zones:\n%s", e)
             return False
-        self.publish(view)
+        self.publish_config(config)
         _settle_heap()  # after a reload, not per publish: health snapshots will be frequent
-        log.info("reloaded: %s", describe_zones(view))
+        log.info("reloaded: %s", describe_zones(self.view))
         return True
 
     async def reload_geo(self) -> bool:
@@ -94,9 +105,9 @@ class Runtime:
             log.error("geo database change rejected, still using the previous one: %s", e)
             self.geo.acknowledge()
             return False
-        old = self.view
+        zones = [cz.zone for cz in self.view.config.zones.values()]
         self.geo = geo
-        self.publish(self._build((cz.zone for cz in old.zones.values()), geo, old.status))
+        self.publish_config(self._config(zones, geo))
         _settle_heap()
         log.info("geo database reloaded: %s", geo.describe_file())
         return True
@@ -151,7 +162,7 @@ class Runtime:
 
 def describe_zones(view: View) -> str:
     return ", ".join(
-        f"{cz.zone.origin} (serial {cz.zone.soa.serial})" for cz in view.zones.values()
+        f"{cz.zone.origin} (serial {cz.zone.soa.serial})" for cz in view.config.zones.values()
     )
 
 

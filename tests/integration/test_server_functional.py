@@ -16,6 +16,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from gslb.model import LiveState
 from tests.conftest import LiveServer, need_tool
 
 pytestmark = pytest.mark.integration
@@ -351,30 +352,32 @@ def test_reload_swaps_valid_config_and_keeps_old_on_error(settings, live_factory
 
 
 def test_health_change_affects_the_very_next_udp_answer(live: LiveServer) -> None:
-    """Cached answers die with the view they belong to: no waiting for a cache expiry."""
-    from gslb.model import Status
-
+    """Cached answers die with the live state they belong to: no waiting for an expiry,
+    while static answers (which no state can change) stay cached."""
     ecs = dns.edns.ECSOption("81.2.69.0", 24)  # London: eu-west (Dublin) is nearest
     q = Q("api.example.com.", "A", use_edns=0, options=[ecs])
     for _ in range(3):  # fill every cache layer
         assert rrs(udp(live, q)) == ["api.example.com. A 192.0.2.10"]
-    view = live.runtime.view
-    live.call(live.runtime.publish, view.with_status(Status(frozenset({"eu-west"}), generation=1)))
+    for _ in range(2):  # the second answer is kept whole
+        assert rrs(udp(live, Q("mail.example.com.", "A"))) == ["mail.example.com. A 192.0.2.25"]
+    static = live.runtime.view.config
+    eu_west_down = LiveState(frozenset({("example.com.", "eu-west")}))
+    assert live.call(live.runtime.publish_state, eu_west_down) is True
     assert rrs(udp(live, q)) == ["api.example.com. A 192.0.2.20"]  # eu-central, at once
     assert udp(live, q).answer[0].ttl == 10  # degraded TTL while failing over
-    live.call(live.runtime.publish, view)
+    assert live.runtime.view.config is static and len(static.replies) == 1  # kept warm
+    assert live.call(live.runtime.publish_state, eu_west_down) is False  # equal: no change
+    assert live.call(live.runtime.publish_state, LiveState()) is True
     assert rrs(udp(live, q)) == ["api.example.com. A 192.0.2.10"]
 
 
 def test_reload_keeps_the_health_state(settings, live_factory) -> None:  # type: ignore[no-untyped-def]
     """A SIGHUP reload replaces zones, not what is known about region health."""
-    from gslb.model import Status
-
     live = live_factory(settings)
-    down = Status(frozenset({"eu-west"}), generation=7)
-    live.call(live.runtime.publish, live.runtime.view.with_status(down))
+    down = LiveState(frozenset({("example.com.", "eu-west")}))
+    live.call(live.runtime.publish_state, down)
     assert live.call(live.runtime.reload_zones) is True
-    assert live.runtime.view.status == down
+    assert live.runtime.view.state == down
     ecs = dns.edns.ECSOption("81.2.69.0", 24)  # London: eu-west would be nearest
     q = Q("api.example.com.", "A", use_edns=0, options=[ecs])
     assert rrs(udp(live, q)) == ["api.example.com. A 192.0.2.20"]

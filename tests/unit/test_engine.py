@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_address, ip_network
+from ipaddress import IPv6Address, ip_address, ip_network
 
 import pytest
 
 from gslb.cli.resolve import build_query
 from gslb.config import load_zones
-from gslb.dns.engine import Reply, View, answer, ecs_scope
+from gslb.dns.engine import answer
+from gslb.dns.routing import Reply, ecs_scope
+from gslb.dns.view import ConfigView, View
 from gslb.dns.wire import NOERROR, NXDOMAIN, REFUSED, parse_query
-from gslb.model import Client, Decision, IPAddress, Location, Lookup, Status
+from gslb.model import IPAddress, LiveState, Location, Lookup
 from tests.conftest import ZONES
 
 PARIS = Location("FR", "EU", None, 48.85, 2.35)
@@ -20,6 +22,12 @@ NEW_YORK = Location("US", "NA", None, 40.71, -74.0)
 
 class FakeLocator:
     """81.0.0.0/8 is Paris, 126.0.0.0/8 Tokyo, 2001:db9::/32 New York; else unknown /8."""
+
+    places = (None, PARIS, TOKYO, NEW_YORK)
+
+    def find(self, version: int, value: int) -> tuple[int, int]:
+        found = self.lookup(ip_address(value) if version == 4 else IPv6Address(value))
+        return self.places.index(found.location), found.network.prefixlen
 
     def lookup(self, address: IPAddress) -> Lookup:
         table = {
@@ -36,13 +44,19 @@ class FakeLocator:
 
 @pytest.fixture(scope="module")
 def view() -> View:
-    return View.build(load_zones([ZONES]), FakeLocator())
+    return View(ConfigView(load_zones([ZONES]), FakeLocator()))
 
 
 def ask(
-    view: View, name: str, qtype: int = 1, ecs: str | None = None, resolver: str = "127.0.0.1"
+    view: View,
+    name: str,
+    qtype: int = 1,
+    ecs: str | None = None,
+    resolver: str = "127.0.0.1",
+    explain: bool = False,
 ) -> Reply:
-    return answer(view, parse_query(build_query(name, qtype, ecs)), ip_address(resolver))
+    query = parse_query(build_query(name, qtype, ecs))
+    return answer(view, query, ip_address(resolver), explain=explain)
 
 
 def addresses(reply: Reply) -> list[str]:
@@ -64,9 +78,10 @@ def test_resolver_address_used_without_ecs_or_with_source_zero(view: View) -> No
 
 
 def test_unknown_location_uses_the_default_order(view: View) -> None:
-    reply = ask(view, "api.example.com.", ecs="203.0.113.0/24")
+    reply = ask(view, "api.example.com.", ecs="203.0.113.0/24", explain=True)
     assert addresses(reply) == ["198.51.100.10", "198.51.100.11"]  # us-east first
     assert reply.client is not None and reply.client.lookup.location is None
+    assert addresses(ask(view, "api.example.com.", ecs="203.0.113.0/24")) == addresses(reply)
 
 
 def test_ecs_scope_is_the_database_network_but_never_wider_than_the_source(view: View) -> None:
@@ -75,22 +90,27 @@ def test_ecs_scope_is_the_database_network_but_never_wider_than_the_source(view:
 
 
 def test_scope_narrows_for_hashed_decisions_and_config_networks() -> None:
-    client = Client(ip_address("81.2.3.4"), "ecs", 4, Lookup(PARIS, ip_network("81.0.0.0/8")))
-    plain = Decision("answer", ("eu-central",), (), 30)
-    hashed = Decision("answer", ("eu-central",), (), 30, hashed=True)
-    assert ecs_scope(client, plain, ()) == 8
-    assert ecs_scope(client, hashed, ()) == 24
+    client = int(ip_address("81.2.3.4"))  # in the /8 network of the database, source /4
+    assert ecs_scope(4, client, 8, False, (), 4) == 8
+    assert ecs_scope(4, client, 8, True, (), 4) == 24
+
+    def nets(*cidrs: str) -> tuple[tuple[int, int, int], ...]:
+        return tuple(
+            (n.version, int(n.network_address), int(n.broadcast_address))
+            for n in map(ip_network, cidrs)
+        )
+
     # a configured /16 containing the client: the scope may not be wider than it
-    assert ecs_scope(client, plain, (ip_network("81.2.0.0/16"),)) == 16
+    assert ecs_scope(4, client, 8, False, nets("81.2.0.0/16"), 4) == 16
     # a configured /16 beside the client inside the /8: scope excludes it
-    assert ecs_scope(client, plain, (ip_network("81.3.0.0/16"),)) == 16
-    assert ecs_scope(client, plain, (ip_network("81.4.0.0/16"),)) == 14
-    resolver = Client(ip_address("81.2.3.4"), "resolver", 32, client.lookup)
-    assert ecs_scope(resolver, plain, ()) == 0
+    assert ecs_scope(4, client, 8, False, nets("81.3.0.0/16"), 4) == 16
+    assert ecs_scope(4, client, 8, False, nets("81.4.0.0/16"), 4) == 14
+    # never wider than the source prefix
+    assert ecs_scope(4, client, 8, False, (), 24) == 24
 
 
 def test_health_change_in_a_new_view_changes_the_answer(view: View) -> None:
-    down = view.with_status(Status(down_regions=frozenset({"eu-central"})))
+    down = view.with_state(LiveState(down_regions=frozenset({("example.com.", "eu-central")})))
     assert addresses(ask(down, "api.example.com.", ecs="81.2.3.0/24")) == ["192.0.2.10"]
     assert addresses(ask(view, "api.example.com.", ecs="81.2.3.0/24")) == ["192.0.2.20"]
 
@@ -101,7 +121,7 @@ def test_static_lookups(view: View) -> None:
     assert ask(view, "example.net.").rcode == REFUSED
     www = ask(view, "www.example.com.", ecs="81.2.3.0/24")
     assert [rr.rtype for rr in www.answer] == ["CNAME", "A"]
-    assert www.gslb is not None and www.scope == 24
+    assert www.route is not None and www.scope == 24
     mx = ask(view, "example.com.", qtype=15)
     assert mx.rcode == NOERROR and mx.additional[0].name == "mail.example.com."
 
@@ -129,7 +149,7 @@ def test_aaaa_for_a_region_without_ipv6_is_nodata_not_another_region(tmp_path) -
     """A and AAAA must point at the same region; the client falls back to IPv4."""
     path = tmp_path / "example.net.yaml"
     path.write_text(V4_ONLY)
-    view = View.build(load_zones([path]), FakeLocator())
+    view = View(ConfigView(load_zones([path]), FakeLocator()))
     a = ask(view, "app.example.net.", qtype=1, ecs="81.2.3.0/24")
     assert addresses(a) == ["192.0.2.1"]
     aaaa = ask(view, "app.example.net.", qtype=28, ecs="81.2.3.0/24")

@@ -18,6 +18,7 @@ from gslb.errors import GeoDatabaseError
 from gslb.geo.build import compact as geodb
 from gslb.geo.build import mmdbwriter
 from gslb.geo.build.mmdbwriter import Metadata, UInt16, UInt32, UInt64
+from gslb.geo.records import record_fields
 
 EPOCH = 1_700_000_000
 META = Metadata("Test-City", {"en": "test database"}, EPOCH, languages=("en", "de"))
@@ -248,11 +249,11 @@ def test_quantize(value: float, precision: float, expected: float) -> None:
     assert str(got) == str(expected)  # no 0.30000000000000004, no -0.0
 
 
-def test_place_of_reads_geoip2_shaped_records() -> None:
+def test_record_fields_reads_geoip2_shaped_records() -> None:
     rec = city("US", "NA", 37.4, -122.1, subdivision="CA")
-    assert geodb.place_of(rec) == ("US", "NA", "US-CA", 37.4, -122.1)
-    assert geodb.place_of({"country": {"iso_code": "DE"}}) == ("DE", None, None, None, None)
-    assert geodb.place_of(None) == (None, None, None, None, None)
+    assert record_fields(rec) == ("US", "NA", "US-CA", 37.4, -122.1)
+    assert record_fields({"country": {"iso_code": "DE"}}) == ("DE", None, None, None, None)
+    assert record_fields(None) == (None, None, None, None, None)
     assert geodb.record_of(("US", "NA", "US-CA", 37.4, -122.1)) == {
         "continent": {"code": "NA"},
         "country": {"iso_code": "US"},

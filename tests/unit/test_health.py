@@ -1,4 +1,4 @@
-"""The endpoint breaker (hysteresis) and the Status snapshot it feeds, with an explicit clock."""
+"""The endpoint breaker (hysteresis) and the live state it feeds, with an explicit clock."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from gslb.live.health import (
     record,
     snapshot,
 )
-from gslb.model import Client, Location, Lookup, Status
+from gslb.model import Client, LiveState, Location, Lookup
 from gslb.policy.pipeline import decide
 
 T = Thresholds(fall=3, rise=2)
@@ -102,36 +102,34 @@ def test_state_changes_only_after_enough_agreeing_results(
 
 # --------------------------------------------------------------------------- snapshot
 
-A = ("eu-west", "192.0.2.10")
-B = ("eu-central", "192.0.2.20")
-C = ("eu-central", "2001:db8:40::20")
+Z = "example.com."
+A = (Z, "eu-west", "192.0.2.10")
+B = (Z, "eu-central", "192.0.2.20")
+C = (Z, "eu-central", "2001:db8:40::20")
 
 
 def test_snapshot_lists_down_endpoints_and_load() -> None:
-    status = snapshot({A: UP, B: DOWN, C: UP}, {"eu-west": 0.5})
+    status = snapshot({A: UP, B: DOWN, C: UP}, {(Z, "eu-west"): 0.5})
     assert status.down_endpoints == frozenset({B})
     assert status.down_regions == frozenset()
-    assert dict(status.load) == {"eu-west": 0.5}
+    assert dict(status.load) == {(Z, "eu-west"): 0.5}
     assert isinstance(status.load, MappingProxyType)
-    assert status.generation == 1
 
 
-def test_snapshot_generation_moves_only_on_change() -> None:
-    first = snapshot({A: UP, B: DOWN})
-    same = snapshot({A: UP, B: DOWN}, previous=first)
-    assert same is first
-    changed = snapshot({A: DOWN, B: DOWN}, previous=first)
-    assert changed.generation == first.generation + 1
-    assert snapshot({A: DOWN, B: DOWN}, {"eu-west": 0.9}, previous=changed).generation == 3
+def test_snapshot_is_equal_when_nothing_changed() -> None:
+    """Publishing an equal state is a no-op for the runtime, so equality is what matters."""
+    assert snapshot({A: UP, B: DOWN}) == snapshot({A: UP, B: DOWN})
+    assert snapshot({A: DOWN, B: DOWN}) != snapshot({A: UP, B: DOWN})
+    assert snapshot({A: UP}, {(Z, "eu-west"): 0.9}) != snapshot({A: UP})
 
 
 def test_snapshot_overrides() -> None:
     status = snapshot(
         {A: DOWN, B: DOWN, C: UP},
-        regions={"eu-west": "up", "us-east": "down", "sa-east": "auto"},
+        regions={(Z, "eu-west"): "up", (Z, "us-east"): "down", (Z, "sa-east"): "auto"},
         overrides={C: "down", B: "up"},
     )
-    assert status.down_regions == frozenset({"us-east"})
+    assert status.down_regions == frozenset({(Z, "us-east")})
     # A's region is forced up (probes ignored); B is forced up; C is forced down
     assert status.down_endpoints == frozenset({C})
 
@@ -169,15 +167,13 @@ def test_snapshot_drives_the_policy() -> None:
         Lookup(Location("FR", "EU", None, 48.86, 2.35), ip_network("192.0.2.0/24")),
     )
     table = reconcile({}, keys, now=0.0)
-    status: Status = snapshot(table)
+    status: LiveState = snapshot(table)
     assert decide(name, paris, status, 4).regions == ("eu-central",)
     for t in (1.0, 2.0, 3.0):
         table = record(table, {B: False, C: False}, T, now=t)
-        status = snapshot(table, previous=status)
+        status = snapshot(table)
     assert decide(name, paris, status, 4).regions == ("eu-west",)
-    generation = status.generation
     for t in (4.0, 5.0):
         table = record(table, {B: True, C: True}, T, now=t)
-        status = snapshot(table, previous=status)
+        status = snapshot(table)
     assert decide(name, paris, status, 4).regions == ("eu-central",)
-    assert status.generation == generation + 1

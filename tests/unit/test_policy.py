@@ -13,7 +13,6 @@ import math
 from hashlib import blake2b
 from ipaddress import ip_address, ip_network
 from pathlib import Path
-from types import MappingProxyType
 from typing import NamedTuple
 
 import pytest
@@ -28,16 +27,17 @@ from gslb.model import (
     Endpoint,
     Fence,
     GslbName,
+    LiveState,
     Location,
     Lookup,
     Pick,
     Region,
     Rule,
     Spill,
-    Status,
 )
-from gslb.policy import pipeline as policy
+from gslb.policy import hashing as policy
 from gslb.policy.pipeline import STEPS, decide
+from tests.states import state_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "zones" / "example.com.yaml"
 API = load_zone(EXAMPLE).gslb["api.example.com."]
@@ -239,11 +239,7 @@ EXAMPLE_CASES = [
 
 
 def check(case: Case, name: GslbName) -> Decision:
-    status = Status(
-        down_regions=case.down,
-        down_endpoints=case.down_eps,
-        load=MappingProxyType(dict(case.load)),
-    )
+    status = state_for(name, case.down, case.down_eps, case.load)
     explained = decide(name, case.who, status, case.family, explain=True)
     fast = decide(name, case.who, status, case.family)
     # explain only adds the trace: the server and `gslb resolve` decide alike
@@ -288,10 +284,10 @@ def test_spill_networks_differ() -> None:
 
 
 def test_hashed_only_when_the_client_network_matters() -> None:
-    status = Status(load=MappingProxyType({"eu-central": 0.87}))
+    status = state_for(API, load={"eu-central": 0.87})
     assert decide(API, city("paris"), status, 4).hashed
-    assert not decide(API, city("paris"), Status(), 4).hashed
-    over = Status(load=MappingProxyType({"eu-central": 0.99, "us-east": 0.1}))
+    assert not decide(API, city("paris"), LiveState(), 4).hashed
+    over = state_for(API, load={"eu-central": 0.99, "us-east": 0.1})
     assert not decide(API, city("paris"), over, 4).hashed
 
 
@@ -423,7 +419,7 @@ def test_edge_name(case: Case) -> None:
 
 def test_region_admin_down_in_config() -> None:
     name = edge_name(regions=(dataclasses.replace(V4ONLY, down=True), DUAL, FAR, WEIGHTED))
-    d = decide(name, client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), Status(), 4, True)
+    d = decide(name, client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), LiveState(), 4, True)
     assert d.regions == ("dual",)
     assert ("v4only", "down: administratively (config)") in d.trace[2].removed
     assert d.ttl == 5
@@ -432,13 +428,13 @@ def test_region_admin_down_in_config() -> None:
 def test_region_with_every_endpoint_admin_down() -> None:
     off = dataclasses.replace(V4ONLY, endpoints=(ep("192.0.2.1", is_down=True),))
     name = edge_name(regions=(off, DUAL, FAR, WEIGHTED))
-    d = decide(name, client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), Status(), 4, True)
+    d = decide(name, client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), LiveState(), 4, True)
     assert d.regions == ("dual",)
     assert ("v4only", "down: every endpoint administratively down") in d.trace[2].removed
 
 
 def test_fail_open_serves_failing_endpoints_rather_than_nothing() -> None:
-    status = Status(down_endpoints=frozenset({("v4only", "192.0.2.1"), ("v4only", "192.0.2.2")}))
+    status = state_for("", down_endpoints=[("v4only", "192.0.2.1"), ("v4only", "192.0.2.2")])
     name = edge_name(regions=(V4ONLY,), fences=(), rules=())
     d = decide(name, client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), status, 4)
     assert d.outcome == "answer" and d.degraded and d.ttl == 5
@@ -447,44 +443,44 @@ def test_fail_open_serves_failing_endpoints_rather_than_nothing() -> None:
 
 def test_default_location_orders_clients_without_coordinates() -> None:
     name = edge_name(default_location=(40.0, -75.0))  # near "far" (New York)
-    d = decide(name, client("10.0.0.1", located=False), Status(), 4, True)
+    d = decide(name, client("10.0.0.1", located=False), LiveState(), 4, True)
     assert d.regions == ("far",)
     assert "default location" in d.trace[4].note
     name = edge_name(default_location=(50.0, 8.0), default_order=())  # near "dual"
-    assert decide(name, client("10.0.0.1", located=False), Status(), 4).regions == ("dual",)
+    assert decide(name, client("10.0.0.1", located=False), LiveState(), 4).regions == ("dual",)
 
 
 def test_no_default_at_all_is_declaration_order() -> None:
     name = edge_name(default_order=())
-    d = decide(name, client("10.0.0.1", located=False), Status(), 4, True)
+    d = decide(name, client("10.0.0.1", located=False), LiveState(), 4, True)
     assert d.regions == ("v4only",)
     assert "declaration order" in d.trace[4].note
 
 
 def test_second_region_appends_next_regions_endpoints() -> None:
     name = edge_name(pick=Pick(0, True))
-    d = decide(name, client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), Status(), 4)
+    d = decide(name, client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), LiveState(), 4)
     assert d.regions == ("v4only", "dual")
     assert [str(e.address) for e in d.endpoints] == ["192.0.2.1", "192.0.2.2", "192.0.2.11"]
     # AAAA: the first choice has no IPv6, so NODATA; the second region does not replace it
-    d6 = decide(name, client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), Status(), 6)
+    d6 = decide(name, client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), LiveState(), 6)
     assert d6.outcome == "nodata" and d6.endpoints == ()
     # second region lacking the family: the answer is just the first region's
-    d6 = decide(name, client("192.0.2.50", NOWHERE, "NA", lat=50.0, lon=8.0), Status(), 6)
+    d6 = decide(name, client("192.0.2.50", NOWHERE, "NA", lat=50.0, lon=8.0), LiveState(), 6)
     assert d6.regions == ("dual",)
 
 
 def test_pick_count_is_a_stable_weighted_subset() -> None:
     name = edge_name(pick=Pick(2, False))
     who = client("192.0.2.50", NOWHERE, "AS", **AT_WEIGHTED)
-    d = decide(name, who, Status(), 4, True)
+    d = decide(name, who, LiveState(), 4, True)
     assert d.hashed and len(d.endpoints) == 2
     assert len(set(d.endpoints)) == 2
     live = {e for e in WEIGHTED.endpoints if not e.down}
     assert set(d.endpoints) <= live
     # same network, another host: same subset (hashing is per /24)
     again = client("192.0.2.99", NOWHERE, "AS", **AT_WEIGHTED)
-    assert decide(name, again, Status(), 4).endpoints == d.endpoints
+    assert decide(name, again, LiveState(), 4).endpoints == d.endpoints
     # answer order follows the rendezvous score
     scores = [policy.rendezvous_score(who.key, e) for e in d.endpoints]
     assert scores == sorted(scores, reverse=True)
@@ -494,7 +490,7 @@ def test_pick_count_is_a_stable_weighted_subset() -> None:
 
 def test_pick_count_not_hashed_when_enough_endpoints() -> None:
     name = edge_name(pick=Pick(2, False))
-    d = decide(name, client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), Status(), 4)
+    d = decide(name, client("192.0.2.50", NOWHERE, "EU", **AT_PARIS), LiveState(), 4)
     assert not d.hashed and len(d.endpoints) == 2
 
 
@@ -504,7 +500,7 @@ def test_rendezvous_follows_weights() -> None:
     n = 4000
     for i in range(n):
         who = client(f"10.{i // 256}.{i % 256}.1", NOWHERE, "AS", **AT_WEIGHTED)
-        (chosen,) = decide(name, who, Status(), 4).endpoints
+        (chosen,) = decide(name, who, LiveState(), 4).endpoints
         counts[str(chosen.address)] = counts.get(str(chosen.address), 0) + 1
     total_weight = 1 + 3 + 1 + 2
     for address, weight in [("203.0.113.1", 1), ("203.0.113.2", 3), ("203.0.113.4", 2)]:
@@ -513,13 +509,13 @@ def test_rendezvous_follows_weights() -> None:
 
 
 def test_trace_reasons_absent_without_explain() -> None:
-    d = decide(API, city("paris"), Status(load=MappingProxyType({"eu-central": 0.99})), 4)
+    d = decide(API, city("paris"), state_for(API, load={"eu-central": 0.99}), 4)
     assert d.trace == ()
     assert d.regions == ("eu-west",)
 
 
 def test_resolver_source_and_location_are_in_the_trace() -> None:
     who = dataclasses.replace(city("london"), source="resolver", source_prefix=32)
-    d = decide(API, who, Status(), 4, explain=True)
+    d = decide(API, who, LiveState(), 4, explain=True)
     assert "via resolver /32" in d.trace[4].note
     assert "GB/EU (51.51, -0.13)" in d.trace[4].note

@@ -8,19 +8,21 @@ the server does (parse a real query, locate it in the database, decide).
 from __future__ import annotations
 
 from ipaddress import ip_address
-from types import MappingProxyType
 from typing import NamedTuple
 
 import pytest
 
 from gslb.cli.resolve import build_query
 from gslb.config import load_zones
-from gslb.dns.engine import Reply, View, answer
+from gslb.dns.engine import answer
+from gslb.dns.routing import Reply
+from gslb.dns.view import ConfigView, View
 from gslb.dns.wire import parse_query
 from gslb.geo.database import GeoDatabase
-from gslb.model import Status
-from gslb.policy.pipeline import unit_hash
+from gslb.model import LiveState
+from gslb.policy.hashing import unit_hash
 from tests.conftest import GEOIP, ZONES
+from tests.states import state_for
 
 REGIONS = {
     "198.51.100.10": "us-east", "198.51.100.11": "us-east", "2001:db8:10::10": "us-east",
@@ -104,30 +106,33 @@ def geo() -> GeoDatabase:
     return GeoDatabase.open(str(GEOIP))
 
 
-def run(geo: GeoDatabase, ecs: str, qtype: int, status: Status) -> Reply:
-    view = View.build(load_zones([ZONES]), geo, status)
-    return answer(
-        view, parse_query(build_query("api.example.com.", qtype, ecs)), ip_address("127.0.0.1")
-    )
+@pytest.fixture(scope="module")
+def config(geo: GeoDatabase) -> ConfigView:
+    return ConfigView(load_zones([ZONES]), geo)
+
+
+def run(config: ConfigView, ecs: str, qtype: int, status: LiveState) -> Reply:
+    query = parse_query(build_query("api.example.com.", qtype, ecs))
+    return answer(View(config, status), query, ip_address("127.0.0.1"), explain=True)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bundled_database_cases(geo: GeoDatabase, case: Case) -> None:
-    status = Status(frozenset(case.down), load=MappingProxyType(dict(case.load)))
-    reply = run(geo, case.ecs, case.qtype, status)
+def test_bundled_database_cases(config: ConfigView, case: Case) -> None:
+    status = state_for("example.com.", case.down, load=dict(case.load))
+    reply = run(config, case.ecs, case.qtype, status)
     (rrset,) = reply.answer
     assert {REGIONS[a] for a in rrset.rdatas} == {case.region}
     assert rrset.ttl == case.ttl
 
 
-def test_spill_between_watermarks_follows_the_client_network_hash(geo: GeoDatabase) -> None:
+def test_spill_between_watermarks_follows_the_client_network_hash(config: ConfigView) -> None:
     """At load 0.9 (low 0.8, high 0.95) two thirds of client networks spill, stably."""
     share = (0.9 - 0.8) / (0.95 - 0.8)
-    status = Status(load=MappingProxyType({"us-east": 0.9}))
+    status = state_for("example.com.", load={"us-east": 0.9})
     spilled = 0
     nets = [f"71.163.{i}.0/24" for i in range(0, 256, 4)]
     for net in nets:
-        reply = run(geo, net, 1, status)
+        reply = run(config, net, 1, status)
         region = REGIONS[reply.answer[0].rdatas[0]]
         assert reply.client is not None
         expect_spill = unit_hash(reply.client.key + b"us-east") < share
@@ -136,5 +141,5 @@ def test_spill_between_watermarks_follows_the_client_network_hash(geo: GeoDataba
         # the answer depends on the /24, so the scope is at least /24 (or the narrower DB network)
         assert reply.scope == max(24, reply.client.lookup.network.prefixlen)
         spilled += expect_spill
-        assert run(geo, net, 1, status).answer == reply.answer  # same network, same answer
+        assert run(config, net, 1, status).answer == reply.answer  # same network, same answer
     assert 0 < spilled < len(nets)

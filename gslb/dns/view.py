@@ -1,0 +1,106 @@
+"""What a query reads: a config view (changes on reload) under a live state (changes often).
+
+:class:`ConfigView` holds everything that depends only on the zone files and the geo
+database: the zones and their trees, the compiled policy tables, the locator, and the
+caches of pure functions of those (static replies, routes to GSLB names, rendered
+answer sections). :class:`View` puts a config view under one
+:class:`~gslb.model.LiveState` and holds what depends on both (decisions, GSLB replies
+per client network). A health or load change publishes a new :class:`View` of the same
+config view: static replies and compiled tables survive, decision caches start empty.
+The server reads ``responder.view`` once per query; publishing is one assignment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from gslb.config.tree import ZoneTree
+from gslb.dns.cache import Cache
+from gslb.geo.locator import Locator
+from gslb.model import LiveState, RRset, Zone
+from gslb.policy.steps import Decider
+from gslb.policy.table import NameTable, build_tables
+
+__all__ = ["CompiledZone", "ConfigView", "Rendered", "View"]
+
+MB = 1 << 20
+
+
+class Rendered(NamedTuple):
+    """A reply's sections as bytes, ready to go behind any header and question."""
+
+    flags: int  # header flags without RD (copied per query)
+    an: int
+    ns: int
+    ar: int
+    body: bytes
+    scope: int  # ECS scope to echo
+
+
+class CompiledZone:
+    """A zone with its name tree and the SOA its negative answers carry (RFC 2308)."""
+
+    __slots__ = ("zone", "tree", "negative")
+
+    def __init__(self, zone: Zone) -> None:
+        self.zone = zone
+        delegations = [o for o, sets in zone.rrsets.items() if "NS" in sets]
+        self.tree = ZoneTree(zone.origin, [*zone.rrsets, *zone.gslb], delegations)
+        soa = zone.rrsets[zone.origin]["SOA"]
+        self.negative = RRset(soa.name, "SOA", min(soa.ttl, zone.soa.minimum), soa.rdatas)
+
+
+class ConfigView:
+    """Zones, policy tables, locator, and the caches that only a reload invalidates."""
+
+    __slots__ = (
+        "zones", "locator", "tables", "chaos", "replies", "static", "routes", "bodies",
+    )  # fmt: skip
+
+    def __init__(
+        self, zones: Iterable[Zone], locator: Locator, chaos: Mapping[str, str] | None = None
+    ) -> None:
+        self.zones = {z.origin: CompiledZone(z) for z in zones}
+        self.locator = locator
+        names = [n for cz in self.zones.values() for n in cz.zone.gslb.values()]
+        self.tables: dict[str, NameTable] = build_tables(names, locator.places)
+        self.chaos = dict(chaos or {})
+        #: whole static replies by the query bytes after the ID (canonical queries only)
+        self.replies: Cache[bytes, bytes] = Cache("static replies", 8192, 2 * MB)
+        #: rendered static answers by lower-cased question
+        self.static: Cache[bytes, Rendered] = Cache("static answers", 8192, 2 * MB)
+        #: how a lower-cased question reaches a GSLB name
+        self.routes: Cache[bytes, object] = Cache("routes", 2048, 1 * MB)
+        #: rendered GSLB answers by (question, outcome, endpoints, ttl): pure functions of
+        #: config, shared by every client and every live state with that answer
+        self.bodies: Cache[tuple[object, ...], Rendered] = Cache("answer bodies", 4096, 2 * MB)
+
+    def find_zone(self, labels: tuple[bytes, ...]) -> CompiledZone | None:
+        for i in range(len(labels) + 1):
+            name = b".".join(labels[i:]).decode("latin-1") + "." if labels[i:] else "."
+            cz = self.zones.get(name)
+            if cz is not None:
+                return cz
+        return None
+
+
+class View:
+    """A config view under one live state: read once per query, replaced whole."""
+
+    __slots__ = ("config", "state", "decider", "replies", "by_resolver", "clients")
+
+    def __init__(self, config: ConfigView, state: LiveState | None = None) -> None:
+        self.config = config
+        self.state = state if state is not None else LiveState()
+        self.decider = Decider(self.state)
+        #: whole GSLB replies by the query bytes after the ID (canonical ECS queries)
+        self.replies: Cache[bytes, bytes] = Cache("gslb replies", 16384, 4 * MB)
+        #: whole GSLB replies located by the resolver's address: (resolver, bytes)
+        self.by_resolver: Cache[tuple[str, bytes], bytes] = Cache("resolver replies", 4096, MB)
+        #: rendered GSLB answers by (question, client network as sent)
+        self.clients: Cache[tuple[bytes, object], Rendered] = Cache("client answers", 32768, 6 * MB)
+
+    def with_state(self, state: LiveState) -> View:
+        """The same config under another state (the same view if the state is equal)."""
+        return self if state == self.state else View(self.config, state)

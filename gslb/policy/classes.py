@@ -1,0 +1,101 @@
+"""Steps 1 and 2, fence and rules: which regions a client may be answered from, and how.
+
+Both depend only on config and on who the client is (country, continent, subdivision
+and, for CIDR matches, its address), never on health or load. So the compiled table
+(:mod:`gslb.policy.table`) runs them once per place, and ``gslb sync`` lists the
+classes they produce. The result is a :class:`ClientClass`: the fences that apply, the
+rule that orders the client (if any) and the *scope*, the regions the client may ever
+be answered from. Every later step, the all-down fallback included, only removes from
+the scope, so nothing after this can carry a client out of its fence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from gslb.model import AllDown, Fence, GslbName, IPAddress, Location, Region, Rule, Step
+
+__all__ = ["ClientClass", "classify", "region_names"]
+
+#: Fail-closed beats fail-open when several matching fences disagree.
+_SEVERITY: Final[dict[str, int]] = {"fail-open": 0, "nodata": 1, "servfail": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientClass:
+    """Clients the same fences and rule apply to: what the config alone says about them."""
+
+    fences: tuple[Fence, ...]  # every fence that matches, in config order
+    rule: Rule | None  # the rule that orders them (None: nearest first)
+    scope: tuple[Region, ...]  # rule order when a rule applies, else declaration order
+    all_down: AllDown
+
+    @property
+    def key(self) -> tuple[tuple[str, ...], int]:
+        """Identifies the class within one name (fence names, rule identity)."""
+        return (tuple(f.name for f in self.fences), -1 if self.rule is None else id(self.rule))
+
+
+def region_names(regions: tuple[Region, ...] | list[Region]) -> tuple[str, ...]:
+    return tuple(r.name for r in regions)
+
+
+def classify(
+    name: GslbName,
+    location: Location | None,
+    address: IPAddress | None,
+    trace: list[Step] | None = None,
+) -> ClientClass:
+    """Fence, then rules. ``address`` None matches no CIDR (a place, not a client)."""
+    fences: list[Fence] = []
+    all_down: AllDown = "fail-open"
+    for f in name.fences:
+        if f.match.matches(address, location):
+            fences.append(f)
+            if _SEVERITY[f.all_down] > _SEVERITY[all_down]:
+                all_down = f.all_down
+    candidates = list(name.regions)
+    if fences:
+        allowed = fences[0].regions.intersection(*(f.regions for f in fences[1:]))
+        kept = [r for r in candidates if r.name in allowed]
+        if trace is not None:
+            removed = tuple(
+                (r.name, "outside fence " + next(f.name for f in fences if r.name not in f.regions))
+                for r in candidates
+                if r.name not in allowed
+            )
+            described = ", ".join(f"{f.name} ({f.match.describe()})" for f in fences)
+            note = f"fence {described} applies; all down: {all_down}"
+            trace.append(Step("fence", region_names(kept), removed, note))
+        candidates = kept
+    elif trace is not None:
+        trace.append(Step("fence", region_names(candidates), note="no fence matches this client"))
+    rule = next((r for r in name.rules if r.match.matches(address, location)), None)
+    scope = candidates
+    if rule is not None:
+        by_name = {r.name: r for r in candidates}
+        ordered = [by_name[n] for n in rule.regions if n in by_name]
+        if ordered:
+            scope = ordered
+            if trace is not None:
+                in_rule = set(rule.regions)
+                removed = tuple(
+                    (n, f"not in rule for {rule.match.describe()}")
+                    for n in by_name
+                    if n not in in_rule
+                )
+                outside = [n for n in rule.regions if n not in by_name]
+                note = f"rule for {rule.match.describe()}: order {' > '.join(region_names(scope))}"
+                if outside:
+                    note += f" (outside the fence, dropped: {', '.join(outside)})"
+                trace.append(Step("rules", region_names(scope), removed, note))
+        else:  # config prevents this; never widen the fence to honour a rule
+            if trace is not None:
+                note = f"rule for {rule.match.describe()} has no region inside the fence: ignored"
+                trace.append(Step("rules", region_names(candidates), note=note))
+            rule = None
+    elif trace is not None:
+        trace.append(Step("rules", region_names(candidates), note="no rule matches"))
+    return ClientClass(tuple(fences), rule, tuple(scope), all_down)
+
