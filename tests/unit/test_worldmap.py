@@ -11,6 +11,7 @@ import pytest
 
 from gslb.geo.build import worldmap
 from gslb.geo.countries import COUNTRY_CONTINENT
+from gslb.live import statuspage
 
 NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
 
@@ -132,12 +133,11 @@ def test_numeric_table() -> None:
     assert worldmap.NUMERIC["276"] == "DE" and worldmap.NUMERIC["840"] == "US"
 
 
-WORLD_JSON = Path(worldmap.__file__).parents[2] / "live" / "static" / "world.json"
-WORLD = json.loads(WORLD_JSON.read_text())
+WORLD = json.loads(statuspage.static_file("world.json"))
 
 
 def test_shipped_world_json() -> None:
-    assert WORLD_JSON.stat().st_size < 300_000
+    assert len(statuspage.static_file("world.json")) < 300_000
     countries = WORLD["countries"]
     assert len(countries) >= 170
     assert {"DE", "FR", "US", "BR", "JP", "AU", "XK"} <= set(countries)
@@ -150,3 +150,25 @@ def test_shipped_world_json() -> None:
     ), "the page projects markers with these numbers: rebuild world.json"
     xs = [x for d in countries.values() for ring in points(d) for x, _ in ring]
     assert 0 <= min(xs) and max(xs) <= WORLD["width"]
+
+
+def test_the_page_has_no_external_references() -> None:
+    html = statuspage.static_file("status.html").decode()
+    assert not re.search(r"https?:|//[a-z0-9.-]+\.[a-z]", html, re.I)
+    assert not re.search(r"\b(src|href)\s*=", html, re.I)
+    assert "@import" not in html and not re.search(r"url\((?!#)", html)
+    for url in re.findall(r"getJSON\(\"([^\"]+)\"", html):
+        assert not url.startswith("/"), f"{url}: relative, so the page works under a prefix"
+
+
+def test_the_page_projects_like_the_builder() -> None:
+    """status.html's project() uses the same coefficients as worldmap.project()."""
+    html = statuspage.static_file("status.html").decode()
+    source = Path(worldmap.__file__).read_text()
+
+    def coefficients(text: str, start: str) -> list[str]:
+        body = text[text.index(start) :]
+        return re.findall(r"\d\.\d{6}", body[: body.index("return")])
+
+    js = coefficients(html, "function project(")
+    assert len(js) == 10 and js == coefficients(source, "def project(")
