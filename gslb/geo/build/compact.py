@@ -34,8 +34,8 @@ from typing import Any, BinaryIO
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
-from gslb.geo.build import mmdbwriter
 from gslb.errors import GeoDatabaseError
+from gslb.geo.build import mmdbwriter
 from gslb.geo.records import record_fields
 
 log = logging.getLogger(__name__)
