@@ -127,7 +127,7 @@ def build(mmdb: Path, count: int, seed: int = 1, parts: int = 1) -> list[list[in
     seen4: set[int] = set()
     seen6: set[int] = set()
     with maxminddb.open_database(str(mmdb)) as reader:
-        places = world.v6_places(reader, rnd, min(V6_POOL_DRAWS, 10 * n6 + 10_000)) if n6 else []
+        places = world.v6_places(reader, rnd, min(V6_POOL_DRAWS, 5 * n6 + 2_000)) if n6 else []
         out = []
         for _ in range(parts):
             nets = draw_v4(reader, count - n6, rnd, seen4) + draw_v6(places, n6, rnd, seen6)
