@@ -32,8 +32,6 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
-import maxminddb
-
 if __package__ in (None, ""):  # run as a script: python3 benchmarks/new_networks.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -89,7 +87,7 @@ def _distinct(
     raise RuntimeError(f"found only {len(out):,} of {count:,} new located {what}")
 
 
-def draw_v4(reader: maxminddb.Reader, count: int, rnd: random.Random, seen: set[int]) -> list[int]:
+def draw_v4(reader: world.CityReader, count: int, rnd: random.Random, seen: set[int]) -> list[int]:
     """``count`` new located /24s, uniformly at random: their first addresses as ints."""
 
     def candidate() -> int | None:
@@ -126,7 +124,7 @@ def build(mmdb: Path, count: int, seed: int = 1, parts: int = 1) -> list[list[in
     n6 = round(count * V6_SHARE)
     seen4: set[int] = set()
     seen6: set[int] = set()
-    with maxminddb.open_database(str(mmdb)) as reader:
+    with world.CityReader(mmdb) as reader:
         places = world.v6_places(reader, rnd, min(V6_POOL_DRAWS, 5 * n6 + 2_000)) if n6 else []
         out = []
         for _ in range(parts):

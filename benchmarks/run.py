@@ -85,12 +85,34 @@ def default_mmdb(out: Path) -> Path:
     return target
 
 
+def city_copy(mmdb: Path, out: Path) -> Path:
+    """A GeoLite2-City-shaped copy of ``mmdb`` for gdnsd and the query generators.
+
+    The bundled database is gslb's own place-table format, which gdnsd cannot read;
+    rebuilding it as City records (same networks, same places, precision kept) gives
+    both servers the same geography. Cached in ``out`` by the source's identity.
+    """
+    from gslb.geo.build import compact
+    from gslb.geo.dbfile import private_copy
+
+    with private_copy(mmdb) as copy:
+        if copy.table("places") is None:
+            return mmdb  # already City-shaped
+    st = mmdb.stat()
+    target = out / f"city-{st.st_size}-{st.st_mtime_ns}.mmdb"
+    if not target.exists():
+        log.info("rebuilding %s as City records for gdnsd into %s (~2 min)", mmdb, target)
+        out.mkdir(parents=True, exist_ok=True)
+        compact.build(mmdb, target, precision=0, form="city")
+    return target
+
+
 def bench_workers(
     args: argparse.Namespace, workers: int, mixes: dnsperf.Mixes, origin: str
 ) -> dict[str, Any]:
     """Check, then time every mix on every target with ``workers``; targets alternate."""
     targets = [
-        servers.gdnsd_server(args.zone, args.mmdb, args.out, workers)
+        servers.gdnsd_server(args.zone, args.city_mmdb, args.out, workers)
         if t == "gdnsd"
         else servers.gslb_server(args.zones, args.mmdb, args.out, workers, args.gslb_cmd)
         for t in args.targets
@@ -153,8 +175,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--mmdb",
         type=Path,
         default=None,
-        help=f"GeoIP DB for both servers (default {BUNDLED_DB.relative_to(REPO)}, else its "
-        f".xz unpacked into OUT, else {SOURCE_DB})",
+        help=f"GeoIP DB (default {BUNDLED_DB.relative_to(REPO)}, else its .xz unpacked into "
+        f"OUT, else {SOURCE_DB}); gdnsd gets a City-shaped copy of gslb's compact format",
     )
     p.add_argument("--zones", type=Path, default=REPO / "zones")
     p.add_argument(
@@ -206,13 +228,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.zones.resolve(),
         args.zone.resolve(),
     )
+    args.city_mmdb = city_copy(args.mmdb, args.out)
     return args
 
 
 def build_mixes(args: argparse.Namespace, origin: str) -> dnsperf.Mixes:
     """The input files of every mix (built or reused from ``args.out``)."""
-    log.info("world datafile from %s", args.mmdb)
-    world_path = world.ensure_world(args.mmdb, args.out, args.world_count, args.seed)
+    log.info("world datafile from %s", args.city_mmdb)
+    world_path = world.ensure_world(args.city_mmdb, args.out, args.world_count, args.seed)
     single = args.out / "single.txt"
     single.write_text(f"api.{origin} A\n")
     plain = args.out / "no-ecs.txt"
@@ -222,7 +245,7 @@ def build_mixes(args: argparse.Namespace, origin: str) -> dnsperf.Mixes:
         log.info("new-networks datafiles: %d x %d queries", args.runs, args.new_networks_count)
         fresh = tuple(
             new_networks.ensure(
-                args.mmdb, args.out, args.new_networks_count, args.seed, args.runs, origin
+                args.city_mmdb, args.out, args.new_networks_count, args.seed, args.runs, origin
             )
         )
     ecs = world.ecs_hex(ip_network(checks.SINGLE_ECS))

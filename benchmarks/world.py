@@ -98,6 +98,45 @@ def frame(messages: Iterable[bytes]) -> bytes:
 # --------------------------------------------------------------------------- sampling
 
 
+class CityReader:
+    """A maxminddb reader whose gslb place-table records read as City-shaped maps.
+
+    gslb's bundled database stores an index into a place table per network; the
+    generators only need country and coordinates, so they read either format alike.
+    """
+
+    def __init__(self, mmdb: Path) -> None:
+        from gslb.geo.dbfile import private_copy
+
+        self.reader = maxminddb.open_database(str(mmdb))
+        with private_copy(mmdb) as copy:
+            self.stored = copy.table("places")
+
+    def __enter__(self) -> CityReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reader.close()
+
+    def _city(self, rec: Any) -> Any:
+        if isinstance(rec, int) and self.stored is not None:
+            from gslb.geo.records import unpack_place
+
+            country, continent, _sub, lat, lon = unpack_place(self.stored, rec)
+            out: dict[str, Any] = {"country": {"iso_code": country}}
+            if lat is not None and lon is not None:
+                out["location"] = {"latitude": lat, "longitude": lon}
+            return out
+        return rec
+
+    def get(self, address: Any) -> Any:
+        return self._city(self.reader.get(address))
+
+    def get_with_prefix_len(self, address: Any) -> tuple[Any, int]:
+        rec, plen = self.reader.get_with_prefix_len(address)
+        return self._city(rec), plen
+
+
 def located(rec: object) -> bool:
     """Whether a database record gives a country and coordinates (what routing needs).
 
@@ -114,7 +153,7 @@ def located(rec: object) -> bool:
     )
 
 
-def sample_v4(reader: maxminddb.Reader, count: int, rnd: random.Random) -> list[IPv4Network]:
+def sample_v4(reader: CityReader, count: int, rnd: random.Random) -> list[IPv4Network]:
     out: list[IPv4Network] = []
     tries = 0
     while len(out) < count:
@@ -129,7 +168,7 @@ def sample_v4(reader: maxminddb.Reader, count: int, rnd: random.Random) -> list[
 
 
 def v6_places(
-    reader: maxminddb.Reader, rnd: random.Random, draws: int = 200_000
+    reader: CityReader, rnd: random.Random, draws: int = 200_000
 ) -> list[list[IPv6Network]]:
     """Located IPv6 database networks hit by random addresses in the RIR blocks, per place.
 
@@ -151,7 +190,7 @@ def v6_places(
 
 
 def sample_v6(
-    reader: maxminddb.Reader, count: int, rnd: random.Random, draws: int = 200_000
+    reader: CityReader, count: int, rnd: random.Random, draws: int = 200_000
 ) -> list[IPv6Network]:
     places = v6_places(reader, rnd, draws)
     out: list[IPv6Network] = []
@@ -176,7 +215,7 @@ def build_queries(
     v6_share: float = 0.3,
 ) -> list[Query]:
     rnd = random.Random(seed)
-    with maxminddb.open_database(str(mmdb)) as reader:
+    with CityReader(mmdb) as reader:
         n6 = int(count * v6_share)
         nets: list[IPNetwork] = [*sample_v4(reader, count - n6, rnd), *sample_v6(reader, n6, rnd)]
     rnd.shuffle(nets)

@@ -35,15 +35,22 @@ def register(sub: Any) -> None:
         metavar="DEG",
         help=f"coordinate rounding in degrees, 0 = keep as is (default {geodb.DEFAULT_PRECISION})",
     )
+    b.add_argument(
+        "--format",
+        choices=geodb.FORMATS,
+        default="places",
+        help="places: a place index per network and one place table, what the server reads "
+        "fastest (default); city: GeoLite2-City-shaped records, for geoip2, gdnsd and others",
+    )
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=run)
 
     c = cmds.add_parser(
         "centroids",
-        help="regenerate gslb/centroids.py (country centroids) from a City database",
+        help="regenerate gslb/geo/centroids.py (country centroids) from a City database",
     )
     c.add_argument("--from", dest="source", metavar="FILE.mmdb", help="source database")
-    c.add_argument("--out", default="gslb/centroids.py", metavar="PATH")
+    c.add_argument("--out", default="gslb/geo/centroids.py", metavar="PATH")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=run)
 
@@ -99,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
                 bars.close()
                 print(f"wrote {args.out}: {len(cents)} countries")
                 return 0
-            report = geodb.build(source, args.out, precision=args.precision, progress=bars)
+            report = geodb.build(
+                source, args.out, precision=args.precision, progress=bars, form=args.format
+            )
     except GslbError as e:
         bars.close()
         print(f"gslb geodb: {e}")

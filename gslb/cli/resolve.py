@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"gslb resolve: {e}", file=sys.stderr)
         return 2
-    view = View(ConfigView(zones, geo), state)
+    view = View(ConfigView(zones, geo, compile_all=False), state)
     names = [args.name] if args.name else [n for z in zones for n in sorted(z.gslb)]
     if not names:
         print("gslb resolve: no GSLB names in the loaded zones", file=sys.stderr)

@@ -38,6 +38,13 @@ def register(sub: Any) -> None:
         metavar="PATH",
         help="MaxMind-format City or Country database (default: the bundled DB-IP Lite)",
     )
+    p.add_argument(
+        "--geoip-poll",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how often to check the database file for a replacement (default 5)",
+    )
     p.add_argument("--workers", type=int, default=1, help="SO_REUSEPORT processes (default 1)")
     p.add_argument("--server-id", metavar="TEXT", help="answer CHAOS id.server/hostname.bind")
     p.add_argument("--server-version", metavar="TEXT", help="answer CHAOS version.bind")
@@ -79,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         chaos=chaos,
         limits=Limits(tcp_idle=args.tcp_idle, tcp_connections=args.tcp_connections),
         workers=args.workers,
+        geoip_poll=args.geoip_poll,
         udp_io=args.udp_io,
     )
     try:

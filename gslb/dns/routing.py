@@ -74,7 +74,9 @@ def explain(view: View, route: Route, client: Client) -> tuple[Decision, int]:
     place, plen = locator.find(version, value)
     table = route.table
     choice = table.lookup(place, locator.places, version, value)
-    decision = explain_decision(route.name, table, choice, view.decider, client, route.family)
+    decision = explain_decision(
+        route.name, choice, view.decider, client, route.family, failed=place < 0
+    )
     if client.source != "ecs":
         return decision, 0
     scope = ecs_scope(version, value, plen, decision.hashed, table.networks, client.source_prefix)

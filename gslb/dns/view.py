@@ -59,12 +59,21 @@ class ConfigView:
     )  # fmt: skip
 
     def __init__(
-        self, zones: Iterable[Zone], locator: Locator, chaos: Mapping[str, str] | None = None
+        self,
+        zones: Iterable[Zone],
+        locator: Locator,
+        chaos: Mapping[str, str] | None = None,
+        compile_all: bool = True,
     ) -> None:
+        """``compile_all``: fill the policy tables for every place the locator knows
+        now (the server); without it places are compiled as clients arrive (one-off
+        commands such as ``gslb resolve``). The answers are the same either way."""
         self.zones = {z.origin: CompiledZone(z) for z in zones}
         self.locator = locator
         names = [n for cz in self.zones.values() for n in cz.zone.gslb.values()]
-        self.tables: dict[str, NameTable] = build_tables(names, locator.places)
+        self.tables: dict[str, NameTable] = build_tables(
+            names, locator.places if compile_all else ()
+        )
         self.chaos = dict(chaos or {})
         #: whole static replies by the query bytes after the ID (canonical queries only)
         self.replies: Cache[bytes, bytes] = Cache("static replies", 8192, 2 * MB)

@@ -1,31 +1,32 @@
-"""The MaxMind-format geo database as a :class:`gslb.geo.Locator` (edge module).
+"""The MaxMind-format geo database as a :class:`gslb.geo.locator.Locator` (edge module).
 
-Reads any GeoIP2/GeoLite2 City or Country database, DB-IP's, or the compact one
-built by ``gslb geodb build`` (shipped as ``data/dbip-city-lite.mmdb.xz`` and
-unpacked beside itself on first open). Opening validates the file (metadata and a
-probe lookup of well-known addresses), so the server refuses to start on a missing,
-corrupt or unsuitable database with a :class:`~gslb.errors.GeoDatabaseError`.
+Reads any GeoIP2/GeoLite2 City or Country database, DB-IP's, or the compact one built
+by ``gslb geodb build`` (shipped as ``data/dbip-city-lite.mmdb.xz`` and unpacked beside
+itself on first open). Opening copies the file where nobody else can change it and
+verifies it in full (:mod:`gslb.geo.dbfile`), then probes well-known addresses, so the
+server refuses to start on a missing, corrupt or unsuitable database with a
+:class:`~gslb.errors.GeoDatabaseError`, and a file edited on disk later can neither
+crash nor mislead the running server.
+
+Our compact database stores a place index per network and one table of places, so a
+lookup is a tree walk returning an int. Other databases return City-shaped maps; each
+distinct map is turned into a place id once and remembered.
 
 Reloading is the caller's job, built from two pieces here: :meth:`GeoDatabase.changed`
-(the file's identity moved on disk) and :meth:`GeoDatabase.open` (a new, validated
+(the file's identity moved on disk) and :meth:`GeoDatabase.open` (a new, verified
 instance). A corrupt replacement fails to open, so the old instance keeps serving.
-Replace database files atomically (write elsewhere, then rename, as geoipupdate
-does): the reader maps the file into memory.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import lzma
 import os
-import shutil
-import tempfile
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, cast, overload
 
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
@@ -33,15 +34,15 @@ from maxminddb.errors import InvalidDatabaseError
 from gslb import defaults
 from gslb.errors import GeoDatabaseError
 from gslb.geo.centroids import CENTROIDS
-from gslb.geo.locator import NOWHERE
-from gslb.geo.records import Fields, routing_fields
-from gslb.geo.special import special_lookup_int
-from gslb.model import CLIENT_PREFIX, IPAddress, Location, Lookup, client_network
+from gslb.geo.dbfile import PrivateCopy, Signature, paths, private_copy, signature, unpack
+from gslb.geo.locator import FAILED, NOWHERE
+from gslb.geo.records import Fields, count_places, for_routing, routing_fields, unpack_place
+from gslb.geo.special import special_lookup_int, special_ranges
+from gslb.model import IPAddress, Location, Lookup
 
 __all__ = ["PROBES", "GeoDatabase"]
 
 log = logging.getLogger(__name__)
-
 
 #: Addresses every real geo database locates (Google Public DNS), used to check a
 #: database at open: they must come back with a country and coordinates.
@@ -49,124 +50,69 @@ PROBES: tuple[IPAddress, ...] = (IPv4Address("8.8.8.8"), IPv6Address("2001:4860:
 
 RECENT_LIMIT = 1 << 15  # cached answers per /24 or /48; cleared whole when full
 _LOOKUP_ERRORS = (InvalidDatabaseError, OSError, ValueError, TypeError, AttributeError)
-Signature = tuple[tuple[int, int, int] | None, tuple[int, int] | None]
 
 
-def _paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The ``.mmdb`` we read and its ``.xz`` sibling (either may be named)."""
-    p = Path(path)
-    if p.name.endswith(".xz"):
-        return p.with_name(p.name[: -len(".xz")]), p
-    return p, p.with_name(p.name + ".xz")
-
-
-def _signature(mmdb: Path, xz: Path) -> Signature:
-    """The files' identity: (inode, size, mtime) of the database, (size, mtime) of the xz."""
-    try:
-        st = mmdb.stat()
-        main: tuple[int, int, int] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
-    except OSError:
-        main = None
-    try:
-        sx = xz.stat()
-        packed: tuple[int, int] | None = (sx.st_size, sx.st_mtime_ns)
-    except OSError:
-        packed = None
-    return (main, packed)
-
-
-def _open_reader(path: Path) -> Any:
+def _open_reader(copy: PrivateCopy) -> Any:
     try:
         try:
-            return maxminddb.open_database(str(path), maxminddb.MODE_MMAP_EXT)
+            return maxminddb.open_database(copy.path, maxminddb.MODE_MMAP_EXT)
         except ValueError:  # the C extension is not available here
-            return maxminddb.open_database(str(path), maxminddb.MODE_AUTO)
-    except FileNotFoundError as exc:
-        raise GeoDatabaseError(f"{path}: geo database not found") from exc
+            return maxminddb.open_database(copy.path, maxminddb.MODE_AUTO)
     except (InvalidDatabaseError, OSError, ValueError) as exc:
-        raise GeoDatabaseError(f"{path}: not a valid MaxMind DB file: {exc}") from exc
+        raise GeoDatabaseError(f"{copy.source}: not a valid MaxMind DB file: {exc}") from exc
 
 
-def _validate(
-    reader: Any,
-    path: Path,
-    probes: Iterable[IPAddress],
-    centroids: Mapping[str, tuple[float, float]],
-) -> None:
-    """Refuse a database that cannot locate the probe addresses with what routing needs."""
-    try:
-        md = reader.metadata()
-        ip_version = int(md.ip_version)
-    except _LOOKUP_ERRORS as exc:
-        raise GeoDatabaseError(f"{path}: unreadable metadata: {exc}") from exc
-    if ip_version not in (4, 6):
-        raise GeoDatabaseError(f"{path}: unsupported ip_version {ip_version}")
-    for probe in probes:
-        if probe.version == 6 and ip_version == 4:
-            continue
-        try:
-            record = reader.get(probe)
-        except _LOOKUP_ERRORS as exc:
-            raise GeoDatabaseError(
-                f"{path}: corrupt: probe lookup of {probe} failed: {exc}"
-            ) from exc
-        if not isinstance(record, Mapping):
-            raise GeoDatabaseError(
-                f"{path}: probe lookup of {probe} found no record; "
-                f"is this a City or Country database ({md.database_type})?"
-            )
-        country, _continent, _sub, lat, _lon = routing_fields(record, centroids)
-        if country is None:
-            raise GeoDatabaseError(
-                f"{path}: lacks country.iso_code (probe {probe}); "
-                f"a GeoIP2/GeoLite2 City or Country database is needed, not {md.database_type}"
-            )
-        if lat is None:
-            raise GeoDatabaseError(
-                f"{path}: lacks location.latitude/longitude and no centroid is known "
-                f"for {country} (probe {probe})"
-            )
+class StoredPlaces(Sequence[Location | None]):
+    """A compact database's place table as place ids: 0 is nowhere, i + 1 is entry i.
 
-
-def _unpack(
-    mmdb: Path, xz: Path, probes: Iterable[IPAddress], centroids: Mapping[str, tuple[float, float]]
-) -> None:
-    """Decompress ``xz`` over ``mmdb`` atomically, after checking the result opens.
-
-    The unpacked file takes the xz file's mtime, so "the .mmdb is older than the
-    .xz" means exactly "the .xz changed since it was unpacked".
+    Decoded on first use of each entry: a one-off ``gslb resolve`` reads a few, the
+    server's table compiler reads them all once.
     """
-    log.info("unpacking %s to %s", xz, mmdb)
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{mmdb.name}.", suffix=".tmp", dir=mmdb.parent)
-        with os.fdopen(fd, "wb") as out, lzma.open(xz, "rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            reader = _open_reader(Path(tmp))
-        except GeoDatabaseError as exc:
-            raise GeoDatabaseError(f"{xz}: does not hold a valid MaxMind DB: {exc}") from exc
-        try:
-            _validate(reader, xz, probes, centroids)
-        finally:
-            reader.close()
-        st = xz.stat()
-        os.chmod(tmp, 0o644)  # mkstemp made it private; the server may run as another user
-        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
-        os.replace(tmp, mmdb)
-        tmp = None
-    except (lzma.LZMAError, EOFError, OSError) as exc:
-        raise GeoDatabaseError(f"{xz}: cannot unpack to {mmdb}: {exc}") from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+
+    __slots__ = ("_blob", "_centroids", "_cache", "_count")
+
+    _UNSET: Final = object()
+
+    def __init__(self, blob: bytes, centroids: Mapping[str, tuple[float, float]]) -> None:
+        self._blob = blob
+        self._centroids = centroids
+        self._count = count_places(blob)
+        self._cache: list[object] = [None, *([self._UNSET] * self._count)]
+
+    def __len__(self) -> int:
+        return self._count + 1
+
+    @overload
+    def __getitem__(self, index: int) -> Location | None: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Location | None]: ...
+
+    def __getitem__(self, index: int | slice) -> Location | None | Sequence[Location | None]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        found = self._cache[index]
+        if found is self._UNSET:
+            fields = for_routing(unpack_place(self._blob, index - 1), self._centroids)
+            found = self._cache[index] = _location(fields)
+        return cast("Location | None", found)
+
+
+def _location(fields: Fields) -> Location | None:
+    country, continent, subdivision, lat, lon = fields
+    if country is None and continent is None and lat is None:
+        return None
+    return Location(
+        country=country,
+        continent=continent,
+        subdivision=subdivision,
+        lat=None if lat is None else float(lat),
+        lon=None if lon is None else float(lon),
+    )
 
 
 class GeoDatabase:
-    """A validated, open MaxMind DB; implements :class:`gslb.geo.Locator`.
+    """A verified, open MaxMind DB; implements :class:`gslb.geo.locator.Locator`.
 
     Build with :meth:`open`. :meth:`find` is what the query path calls (integers in,
     a place id out: every address with the same location gets the same id, so policy is
@@ -175,47 +121,48 @@ class GeoDatabase:
     """
 
     __slots__ = (
-        "path",
-        "database_type",
-        "build_epoch",
-        "description",
-        "ip_version",
-        "node_count",
-        "_xz",
-        "_reader",
-        "_get",
-        "_centroids",
-        "places",
-        "_place_ids",
-        "_recent",
-        "_seen",
-    )
+        "path", "database_type", "build_epoch", "description", "ip_version", "node_count",
+        "compact", "errors", "_xz", "_copy", "_reader", "_get", "_centroids", "places",
+        "_place_ids", "_recent", "_seen", "_special4", "_special6",
+    )  # fmt: skip
 
     def __init__(
         self,
         path: Path,
         xz: Path,
+        copy: PrivateCopy,
         reader: Any,
-        signature: Signature,
+        seen: Signature,
         centroids: Mapping[str, tuple[float, float]],
     ) -> None:
         md = reader.metadata()
         self.path = path
         self.database_type: str = str(md.database_type)
         self.build_epoch: int = int(md.build_epoch)
-        desc = md.description or {}
+        desc = {k: v for k, v in (md.description or {}).items() if k != "gslb"}
         self.description: str = str(desc.get("en") or next(iter(desc.values()), ""))
         self.ip_version: int = int(md.ip_version)
         self.node_count: int = int(md.node_count)
+        self.errors = 0  # lookups that failed at query time (a verified file never should)
         self._xz = xz
+        self._copy = copy
         self._reader = reader
         self._get = reader.get_with_prefix_len
         self._centroids = centroids
-        #: place id -> location (0: no location); grows as records are first seen
-        self.places: list[Location | None] = [None]
+        #: place id -> location (0: no location); a compact database's are its table's
+        self.places: list[Location | None] | StoredPlaces = [None]
         self._place_ids: dict[Fields, int] = {}
         self._recent: dict[int, tuple[int, int]] = {}  # /24 or /48 -> (place, prefix length)
-        self._seen = signature
+        self._special4 = special_ranges(4)
+        self._special6 = special_ranges(6)
+        self._seen = seen
+        table = copy.table("places")
+        self.compact = isinstance(table, bytes)
+        if isinstance(table, bytes):
+            try:
+                self.places = StoredPlaces(table, centroids)  # record i is place i + 1
+            except ValueError as exc:
+                raise GeoDatabaseError(f"{path}: unreadable place table: {exc}") from exc
 
     # ----------------------------------------------------------------- opening
 
@@ -227,14 +174,13 @@ class GeoDatabase:
         probes: Iterable[IPAddress] = PROBES,
         centroids: Mapping[str, tuple[float, float]] = CENTROIDS,
     ) -> GeoDatabase:
-        """Open and validate ``path``, unpacking its ``.xz`` sibling when that is newer.
+        """Open and verify ``path``, unpacking its ``.xz`` sibling when that is newer.
 
         ``centroids`` (country -> (lat, lon)) locates clients of a Country-only
         database, or records without coordinates. Raises GeoDatabaseError with the
         reason when the database is missing, corrupt or lacks country/coordinates.
         """
-        mmdb, xz = _paths(path)
-        probes = tuple(probes)
+        mmdb, xz = paths(path)
         if xz.exists():
             try:
                 stale = mmdb.stat().st_mtime_ns < xz.stat().st_mtime_ns
@@ -242,7 +188,7 @@ class GeoDatabase:
                 stale = True
             if stale:
                 try:
-                    _unpack(mmdb, xz, probes, centroids)
+                    unpack(mmdb, xz)
                 except GeoDatabaseError as exc:
                     if not mmdb.exists():
                         raise
@@ -253,27 +199,66 @@ class GeoDatabase:
                 "build one with `gslb geodb build` or point --geoip at a GeoIP2/GeoLite2 "
                 "City or Country database"
             )
-        signature = _signature(mmdb, xz)
-        reader = _open_reader(mmdb)
+        seen = signature(mmdb, xz)
+        copy = private_copy(mmdb)
         try:
-            _validate(reader, mmdb, probes, centroids)
-            return cls(mmdb, xz, reader, signature, centroids)
+            copy.verify()
+            reader = _open_reader(copy)
+        except BaseException:
+            copy.close()
+            raise
+        try:
+            db = cls(mmdb, xz, copy, reader, seen, centroids)
+            db._probe(tuple(probes))
+            return db
         except BaseException:
             reader.close()
+            copy.close()
             raise
+
+    def _probe(self, probes: tuple[IPAddress, ...]) -> None:
+        """Refuse a database that cannot locate the probe addresses with what routing needs."""
+        if self.ip_version not in (4, 6):
+            raise GeoDatabaseError(f"{self.path}: unsupported ip_version {self.ip_version}")
+        for probe in probes:
+            if probe.version == 6 and self.ip_version == 4:
+                continue
+            try:
+                record, _ = self._get(probe)
+            except _LOOKUP_ERRORS as exc:
+                raise GeoDatabaseError(
+                    f"{self.path}: corrupt: probe lookup of {probe} failed: {exc}"
+                ) from exc
+            if not isinstance(record, Mapping) and not (self.compact and isinstance(record, int)):
+                raise GeoDatabaseError(
+                    f"{self.path}: probe lookup of {probe} found no record; "
+                    f"is this a City or Country database ({self.database_type})?"
+                )
+            location = self.places[self._place(record)]
+            if location is None or location.country is None:
+                raise GeoDatabaseError(
+                    f"{self.path}: lacks country.iso_code (probe {probe}); a GeoIP2/GeoLite2 "
+                    f"City or Country database is needed, not {self.database_type}"
+                )
+            if location.lat is None:
+                raise GeoDatabaseError(
+                    f"{self.path}: lacks location.latitude/longitude and no centroid is "
+                    f"known for {location.country} (probe {probe})"
+                )
 
     def close(self) -> None:
         self._reader.close()
+        self._copy.close()
 
     # ----------------------------------------------------------------- reloading
 
     def changed(self) -> bool:
         """Whether the file (or its ``.xz``) differs from what was opened or acknowledged."""
-        return _signature(self.path, self._xz) != self._seen
+        return signature(self.path, self._xz) != self._seen
 
     def acknowledge(self) -> None:
         """Stop reporting the current on-disk state as a change (it was rejected)."""
-        self._seen = _signature(self.path, self._xz)
+        self._seen = signature(self.path, self._xz)
 
     # ----------------------------------------------------------------- describing
 
@@ -308,26 +293,60 @@ class GeoDatabase:
     def find(self, version: int, value: int) -> tuple[int, int]:
         """(place id, prefix length of the database network) for an address as an integer.
 
-        Answers for networks at least as wide as a /24 (/48) are shared by every address
-        in that /24 (/48), the usual ECS granularity, so they are remembered by it and a
-        repeated client network skips the database. A lookup error places the address
-        nowhere; :meth:`lookup` says why.
+        On the path of every query from a client network not seen before, so written for
+        speed: the special-block check is one ``bisect``, answers for networks at least
+        as wide as a /24 (/48) are remembered by that /24 (/48) (the usual ECS
+        granularity), and an IPv4 address reaches the reader as text, its cheapest form.
+        A lookup that fails (a verified file never should) returns :data:`FAILED`.
         """
-        key = client_network(version, value) if version == 4 else ~client_network(version, value)
-        hit = self._recent.get(key)
-        if hit is not None:
-            return hit
-        special = special_lookup_int(version, value)
-        if special is not None:
-            found = (NOWHERE, special.network.prefixlen)
+        if version == 4:
+            key = value >> 8
+            hit = self._recent.get(key)
+            if hit is not None:
+                return hit
+            starts, ends, plens = self._special4
+            i = bisect_right(starts, value) - 1
+            if i >= 0 and value <= ends[i]:
+                found = (NOWHERE, plens[i])
+            else:
+                text = f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+                found = self._located(text, 32)
+            if found[1] > 24:
+                return found
         else:
-            place, plen, _ = self._find(version, value)
-            found = (place, plen)
-        if found[1] <= CLIENT_PREFIX[version]:
-            if len(self._recent) >= RECENT_LIMIT:
-                self._recent.clear()
-            self._recent[key] = found
+            key = ~(value >> 80)
+            hit = self._recent.get(key)
+            if hit is not None:
+                return hit
+            starts, ends, plens = self._special6
+            i = bisect_right(starts, value) - 1
+            if i >= 0 and value <= ends[i]:
+                found = (NOWHERE, plens[i])
+            else:
+                found = self._located(IPv6Address(value), 128)
+            if found[1] > 48:
+                return found
+        recent = self._recent
+        if len(recent) >= RECENT_LIMIT:
+            recent.clear()
+        recent[key] = found
         return found
+
+    def _located(self, address: str | IPv6Address, bits: int) -> tuple[int, int]:
+        try:
+            record, plen = self._get(address)
+        except _LOOKUP_ERRORS:
+            if bits == 128 and self.ip_version == 4:
+                return NOWHERE, 0  # an IPv4-only database knows no IPv6 address
+            self.errors += 1
+            return FAILED, bits
+        if bits == 32 and plen > 32:
+            plen -= 96  # the reader counted the ::/96 path of an IPv6 tree
+        if record is None:
+            return NOWHERE, plen
+        if self.compact and type(record) is int and record < len(self.places) - 1:
+            return record + 1, plen
+        return self._place(record), plen
 
     def lookup(self, address: IPAddress) -> Lookup:
         """Where ``address`` is, the network that gets the same answer, and why not."""
@@ -339,7 +358,7 @@ class GeoDatabase:
         bits = address.max_prefixlen
         base = (value >> (bits - plen)) << (bits - plen) if plen else 0
         network = IPv4Network((base, plen)) if version == 4 else IPv6Network((base, plen))
-        return Lookup(self.places[place], network, reason)
+        return Lookup(self.places[place] if place > 0 else None, network, reason)
 
     def _find(self, version: int, value: int) -> tuple[int, int, str]:
         bits = 32 if version == 4 else 128
@@ -349,39 +368,39 @@ class GeoDatabase:
         except ValueError:
             if version == 6 and self.ip_version == 4:
                 return NOWHERE, 0, "database has no IPv6 data"
-            return NOWHERE, bits, "database lookup failed"
+            return FAILED, bits, "database lookup failed"
         except _LOOKUP_ERRORS as exc:
-            return NOWHERE, bits, f"database error: {exc}"
+            return FAILED, bits, f"database error: {exc}"
         if version == 4 and plen > 32:
             plen -= 96  # the reader counted the ::/96 path of an IPv6 tree
         if record is None:
             return NOWHERE, plen, "not in database"
         place = self._place(record)
-        if place == NOWHERE:
+        if self.places[place] is None:
             return NOWHERE, plen, "database record has no location"
         return place, plen, ""
 
     def _place(self, record: Any) -> int:
-        """The place id for a record's location, assigned when first seen."""
+        """The place id for a record: our index, or a City map's location, seen once."""
+        if self.compact:
+            if type(record) is int and 0 <= record < len(self.places) - 1:
+                return record + 1
+            return NOWHERE
         try:
             fields = routing_fields(record, self._centroids)
         except (AttributeError, TypeError, IndexError):
             return NOWHERE
+        return self._intern(fields)
+
+    def _intern(self, fields: Fields) -> int:
         place = self._place_ids.get(fields)
         if place is None:
-            country, continent, subdivision, lat, lon = fields
-            if country is None and continent is None and lat is None:
+            location = _location(fields)
+            if location is None:
                 place = NOWHERE
             else:
+                assert isinstance(self.places, list)
                 place = len(self.places)
-                self.places.append(
-                    Location(
-                        country=country,
-                        continent=continent,
-                        subdivision=subdivision,
-                        lat=None if lat is None else float(lat),
-                        lon=None if lon is None else float(lon),
-                    )
-                )
+                self.places.append(location)
             self._place_ids[fields] = place
         return place

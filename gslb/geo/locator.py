@@ -9,11 +9,15 @@ from typing import Protocol
 from gslb.geo.special import overlaps_special, special_lookup
 from gslb.model import IPAddress, IPNetwork, Location, Lookup
 
-__all__ = ["NOWHERE", "Locator", "StaticLocator"]
+__all__ = ["FAILED", "NOWHERE", "Locator", "StaticLocator"]
 
 
 #: The place id of every address without a location (special, unknown, no record).
 NOWHERE = 0
+#: The place id of an address whose lookup failed at query time. The policy answers it
+#: as if the client were inside every fence that could apply (gslb.policy.table), so a
+#: database failure can never carry a fenced client out of its fence.
+FAILED = -1
 
 
 class Locator(Protocol):

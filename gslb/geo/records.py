@@ -7,10 +7,21 @@ says, so both call :func:`record_fields`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import struct
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["UNKNOWN", "Fields", "record_fields", "routing_fields"]
+__all__ = [
+    "UNKNOWN",
+    "Fields",
+    "for_routing",
+    "pack_places",
+    "record_fields",
+    "routing_fields",
+    "count_places",
+    "unpack_place",
+    "unpack_places",
+]
 
 #: (country, continent, subdivision "CC-XX", latitude, longitude); any may be None.
 Fields = tuple[str | None, str | None, str | None, float | None, float | None]
@@ -39,9 +50,14 @@ def record_fields(record: Mapping[str, Any] | None) -> Fields:
 def routing_fields(
     record: Mapping[str, Any] | None, centroids: Mapping[str, tuple[float, float]]
 ) -> Fields:
-    """The fields routing uses: "unknown" codes dropped, and a country's centroid for a
-    record without coordinates (Country databases, sparse City records)."""
-    country, continent, subdivision, lat, lon = record_fields(record)
+    """The fields routing uses from a record (see :func:`for_routing`)."""
+    return for_routing(record_fields(record), centroids)
+
+
+def for_routing(fields: Fields, centroids: Mapping[str, tuple[float, float]]) -> Fields:
+    """"Unknown" codes dropped, and a country's centroid for a place without coordinates
+    (Country databases, sparse City records)."""
+    country, continent, subdivision, lat, lon = fields
     if country == UNKNOWN:  # DB-IP's "ZZ / Undefined" sits at (0, 0): it locates nothing
         country = lat = lon = None
     if continent == UNKNOWN:
@@ -49,3 +65,61 @@ def routing_fields(
     if (lat is None or lon is None) and country is not None and country in centroids:
         lat, lon = centroids[country]
     return (country, continent, subdivision, lat, lon)
+
+
+# --------------------------------------------------------------------------- place tables
+
+#: Our compact databases store a record per network as a small integer, an index into
+#: one table of places kept in the file (``gslb_tables.places``): country, continent,
+#: subdivision code and coordinates in 1e-5 degrees, 16 bytes each. A lookup then
+#: returns an int, never a City-shaped map of maps.
+_PLACE = struct.Struct("!2s2s4sii")
+_NO_COORDINATE = -(1 << 31)
+_PLACES_MAGIC = b"GSLBPLC1"
+
+
+def pack_places(places: Sequence[Fields]) -> bytes:
+    """The place table as our builder stores it."""
+    out = bytearray(_PLACES_MAGIC)
+    for country, continent, subdivision, lat, lon in places:
+        code = subdivision.split("-", 1)[1] if subdivision else ""
+        out += _PLACE.pack(
+            (country or "").encode("ascii"),
+            (continent or "").encode("ascii"),
+            code.encode("ascii"),
+            _NO_COORDINATE if lat is None else round(lat * 1e5),
+            _NO_COORDINATE if lon is None else round(lon * 1e5),
+        )
+    return bytes(out)
+
+
+def unpack_place(blob: bytes | memoryview, index: int) -> Fields:
+    """Place ``index`` of a stored table (IndexError past its end)."""
+    at = len(_PLACES_MAGIC) + index * _PLACE.size
+    if index < 0 or at + _PLACE.size > len(blob):
+        raise IndexError(index)
+    cc, cont, code, lat, lon = _PLACE.unpack_from(blob, at)
+    country = cc.rstrip(b"\0").decode("ascii") or None
+    subdivision = code.rstrip(b"\0").decode("ascii")
+    return (
+        country,
+        cont.rstrip(b"\0").decode("ascii") or None,
+        f"{country}-{subdivision}" if subdivision and country else None,
+        None if lat == _NO_COORDINATE else lat / 1e5,
+        None if lon == _NO_COORDINATE else lon / 1e5,
+    )
+
+
+def count_places(blob: bytes | memoryview) -> int:
+    """How many places a stored table holds; ValueError when it is not one."""
+    if bytes(blob[: len(_PLACES_MAGIC)]) != _PLACES_MAGIC:
+        raise ValueError("not a gslb place table")
+    size, extra = divmod(len(blob) - len(_PLACES_MAGIC), _PLACE.size)
+    if extra:
+        raise ValueError("a gslb place table with a partial entry")
+    return size
+
+
+def unpack_places(blob: bytes) -> list[Fields]:
+    """The whole place table from its stored bytes; ValueError when it is not one."""
+    return [unpack_place(blob, i) for i in range(count_places(blob))]

@@ -16,7 +16,13 @@ from typing import Any
 
 from gslb.model import IPAddress, Lookup
 
-__all__ = ["SPECIAL_BLOCKS", "overlaps_special", "special_lookup", "special_lookup_int"]
+__all__ = [
+    "SPECIAL_BLOCKS",
+    "overlaps_special",
+    "special_lookup",
+    "special_lookup_int",
+    "special_ranges",
+]
 
 
 #: Special-purpose blocks (IANA registries, RFC 6890) with the reason shown to
@@ -110,6 +116,13 @@ def _table(version: int) -> _Table:
 
 
 _TABLES: dict[int, _Table] = {4: _table(4), 6: _table(6)}
+
+
+def special_ranges(family: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(starts, ends, prefix lengths) of the special blocks of one family, sorted: for a
+    caller that checks millions of addresses with one ``bisect`` each."""
+    t = _TABLES[family]
+    return t.starts, t.ends, tuple(lk.network.prefixlen for lk in t.lookups)
 
 
 def special_lookup_int(family: int, value: int) -> Lookup | None:

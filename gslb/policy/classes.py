@@ -16,7 +16,7 @@ from typing import Final
 
 from gslb.model import AllDown, Fence, GslbName, IPAddress, Location, Region, Rule, Step
 
-__all__ = ["ClientClass", "classify", "region_names"]
+__all__ = ["ClientClass", "classify", "classify_unlocatable", "region_names"]
 
 #: Fail-closed beats fail-open when several matching fences disagree.
 _SEVERITY: Final[dict[str, int]] = {"fail-open": 0, "nodata": 1, "servfail": 2}
@@ -99,3 +99,28 @@ def classify(
         trace.append(Step("rules", region_names(candidates), note="no rule matches"))
     return ClientClass(tuple(fences), rule, tuple(scope), all_down)
 
+
+
+def classify_unlocatable(name: GslbName, trace: list[Step] | None = None) -> ClientClass:
+    """The class of a client whose location lookup *failed* (not merely unknown).
+
+    It might be anywhere, so it is treated as inside every fence the name has: answered
+    only from regions all of them allow (SERVFAIL if none), never by a rule. A database
+    fault can then never carry a fenced client out of its fence.
+    """
+    fences = name.fences
+    allowed = {r.name for r in name.regions}
+    all_down: AllDown = "fail-open"
+    for f in fences:
+        allowed &= f.regions
+        if _SEVERITY[f.all_down] > _SEVERITY[all_down]:
+            all_down = f.all_down
+    scope = tuple(r for r in name.regions if r.name in allowed)
+    if trace is not None:
+        note = "the client's location lookup failed: inside every fence, " + (
+            ", ".join(f.name for f in fences) or "(none)"
+        )
+        removed = tuple((r.name, "lookup failed: fenced") for r in name.regions if r not in scope)
+        trace.append(Step("fence", region_names(scope), removed, note))
+        trace.append(Step("rules", region_names(scope), note="not applied to an unknown client"))
+    return ClientClass(tuple(fences), None, scope, all_down)

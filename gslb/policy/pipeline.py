@@ -18,7 +18,7 @@ from typing import Final, Literal
 
 from gslb.geo.distance import haversine_km
 from gslb.model import Client, Decision, GslbName, LiveState, Step
-from gslb.policy.classes import classify, region_names
+from gslb.policy.classes import classify, classify_unlocatable, region_names
 from gslb.policy.nearest import origin
 from gslb.policy.steps import Decider, decision_of
 from gslb.policy.table import Choice, NameTable
@@ -79,13 +79,22 @@ def _nearest_step(name: GslbName, choice: Choice, client: Client, kept: tuple[st
 
 
 def explain_decision(
-    name: GslbName, table: NameTable, choice: Choice, decider: Decider, client: Client, family: int
+    name: GslbName,
+    choice: Choice,
+    decider: Decider,
+    client: Client,
+    family: int,
+    failed: bool = False,
 ) -> Decision:
-    """The decision the server makes for ``client`` (whose table entry is ``choice``),
-    with one :class:`~gslb.model.Step` per entry of :data:`STEPS` saying why."""
+    """The decision the server makes for ``client`` (whose table entry is ``choice``;
+    ``failed``: its location lookup failed), with one :class:`~gslb.model.Step` per entry
+    of :data:`STEPS` saying why."""
     version, value = client.address.version, int(client.address)
     trace: list[Step] = []
-    cls = classify(name, client.lookup.location, client.address, trace)
+    if failed:
+        cls = classify_unlocatable(name, trace)
+    else:
+        cls = classify(name, client.lookup.location, client.address, trace)
     assert cls.key == choice.cls.key, "the table and the explanation must agree"
     w = decider.run(name, choice, family, version, value, explain=True)
     steps = {s.name: s for s in trace} | w.trace
@@ -105,5 +114,5 @@ def decide(
     choice = table.for_location(client.lookup.location, client.address)
     decider = Decider(state)
     if explain:
-        return explain_decision(name, table, choice, decider, client, family)
+        return explain_decision(name, choice, decider, client, family)
     return decider.decide(name, choice, family, client.address.version, int(client.address))

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv6Address
 
 from gslb.model import GslbName, Location, Region
-from gslb.policy.classes import ClientClass, classify, region_names
+from gslb.policy.classes import ClientClass, classify, classify_unlocatable, region_names
 from gslb.policy.nearest import order, vectors
 
 __all__ = ["NOWHERE", "Choice", "NameTable", "Places", "build_tables"]
@@ -50,7 +50,10 @@ class Choice:
 class NameTable:
     """The compiled part of one name's policy (shared by names with the same policy)."""
 
-    __slots__ = ("name", "vectors", "choices", "by_place", "networks", "_keys", "_classes", "_cidr")
+    __slots__ = (
+        "name", "vectors", "choices", "by_place", "networks", "_keys", "_classes", "_cidr",
+        "_failed",
+    )  # fmt: skip
 
     def __init__(self, name: GslbName) -> None:
         self.name = name
@@ -66,6 +69,7 @@ class NameTable:
         self._keys: dict[tuple[object, ...], Choice] = {}
         self._classes: dict[tuple[object, ...], ClientClass] = {}
         self._cidr: dict[tuple[int, int], Choice] = {}
+        self._failed: Choice | None = None
 
     # ------------------------------------------------------------------ building
 
@@ -112,8 +116,17 @@ class NameTable:
         by_place[place] = choice.index
         return choice
 
+    def failed(self) -> Choice:
+        """The choice for a client whose location lookup failed: inside every fence."""
+        if self._failed is None:
+            cls = classify_unlocatable(self.name)
+            self._failed = self._choice(cls, order(self.name, cls, None, self.vectors))
+        return self._failed
+
     def lookup(self, place: int, places: Places, version: int, value: int) -> Choice:
         """The choice for a client: its CIDR matches first, then its place."""
+        if place < 0:  # FAILED: the lookup broke
+            return self.failed()
         if self.networks:
             mask = 0
             for bit, (v, first, last) in enumerate(self.networks):

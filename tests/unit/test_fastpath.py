@@ -129,6 +129,10 @@ def random_query(rng: random.Random) -> tuple[bytes, str]:
     if rng.random() < 0.8:
         ar = 1
         options = _ecs(rng) if rng.random() < 0.8 else b""
+        if rng.random() < 0.1:  # a cookie (10) or padding (12): answered, never cache keys
+            code = rng.choice([10, 12])
+            data = bytes(rng.randrange(256) for _ in range(8 if code == 10 else rng.randrange(64)))
+            options += struct.pack("!HH", code, len(data)) + data
         ttl = 0x8000 if rng.random() < 0.3 else 0
         if rng.random() < 0.02:
             ttl |= 1 << 16  # EDNS version 1
@@ -247,3 +251,21 @@ def test_mutated_queries_never_raise_and_both_paths_agree(view: View) -> None:
             assert expected[:2] == data[:2] and expected[2] & 0x80  # our ID, QR set
             outcomes.add(f"rcode {expected[3] & 0x0F}")
     assert {"dropped", "rcode 0", "rcode 1"} <= outcomes  # the fuzz reached every branch
+
+
+def test_attacker_chosen_bytes_never_key_a_cache(view: View) -> None:
+    """Queries padded to 4 KB with a counter inside (the flood that grew RSS by 1.6 GB)
+    are answered, but no cache keeps them; every cache stays within its byte budget."""
+    fast = Responder(view)
+    for i in range(3000):
+        pad = i.to_bytes(4, "big") * 997 + b"xx"  # 3,990 bytes, different every time
+        ecs = struct.pack("!HBB", 1, 24, 0) + bytes([81, 2, i % 200])
+        options = struct.pack("!HH", 8, len(ecs)) + ecs + struct.pack("!HH", 12, len(pad)) + pad
+        opt = b"\0" + struct.pack("!HHIH", 41, 4096, 0, len(options)) + options
+        query = struct.pack("!HHHHHH", i, 0, 1, 0, 0, 1) + b"\x03api\x07example\x03com\0\0\1\0\1"
+        assert fast.respond(query + opt, "127.0.0.1") is not None
+    assert len(view.replies) == 0  # none of them was kept whole
+    for cache in (view.replies, view.clients, view.by_resolver, view.config.static,
+                  view.config.bodies, view.config.routes, view.config.replies):  # fmt: skip
+        assert cache.used <= cache.budget
+        assert all(len(k) <= 400 for k in map(repr, cache.data)), cache.name

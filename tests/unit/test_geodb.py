@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import lzma
 import random
-from ipaddress import IPv4Address, IPv6Address, ip_network
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from gslb.errors import GeoDatabaseError
 from gslb.geo.build import compact as geodb
 from gslb.geo.build import mmdbwriter
 from gslb.geo.build.mmdbwriter import Metadata, UInt16, UInt32, UInt64
+from gslb.geo.database import GeoDatabase
 from gslb.geo.records import record_fields
 
 EPOCH = 1_700_000_000
@@ -79,8 +80,15 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def built(source: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, geodb.BuildReport]:
     out = tmp_path_factory.mktemp("out") / "compact.mmdb.xz"
-    report = geodb.build(source, out, precision=0.1, build_epoch=EPOCH)
+    report = geodb.build(source, out, precision=0.1, build_epoch=EPOCH, form="city")
     return out, report
+
+
+@pytest.fixture(scope="module")
+def places(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("places") / "compact.mmdb"
+    geodb.build(source, out, precision=0.1, build_epoch=EPOCH)  # the default format
+    return out
 
 
 def unpack(xz: Path) -> Path:
@@ -337,19 +345,60 @@ def test_build_is_reproducible(
     source: Path, tmp_path: Path, built: tuple[Path, geodb.BuildReport]
 ) -> None:
     again = tmp_path / "again.mmdb.xz"
-    geodb.build(source, again, precision=0.1, build_epoch=EPOCH)
+    geodb.build(source, again, precision=0.1, build_epoch=EPOCH, form="city")
     assert again.read_bytes() == built[0].read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["again.mmdb.xz"]  # no temp files left
 
 
 def test_build_uncompressed_output(source: Path, tmp_path: Path) -> None:
     out = tmp_path / "plain.mmdb"
-    report = geodb.build(source, out, precision=0, build_epoch=EPOCH)
+    report = geodb.build(source, out, precision=0, build_epoch=EPOCH, form="city")
     assert report.ranges == (7, 3)
     with maxminddb.open_database(str(out)) as reader:
         rec = reader.get("8.8.10.1")
     assert isinstance(rec, dict)
     assert rec["location"] == {"latitude": 37.4099, "longitude": -122.0801}
+
+
+def test_places_format_stores_an_index_per_network_and_one_place_table(
+    places: Path, built: tuple[Path, geodb.BuildReport]
+) -> None:
+    """The server's format: ints in the tree, the same answers as the City format."""
+    with maxminddb.open_database(str(places)) as reader:
+        assert isinstance(reader.get("8.8.10.1"), int)
+        assert [str(n) for n, _ in reader] == [
+            str(n) for n, _ in maxminddb.open_database(str(unpack(built[0])))
+        ]
+    compact, city = GeoDatabase.open(places), GeoDatabase.open(unpack(built[0]))
+    assert compact.compact and not city.compact
+    for address in ("8.8.10.1", "81.2.70.5", "133.1.2.3", "2a00:1450:4001::1", "9.9.9.9"):
+        assert compact.lookup(ip_address(address)) == city.lookup(ip_address(address)), address
+
+
+def test_places_format_rebuilds_as_city(
+    places: Path, built: tuple[Path, geodb.BuildReport], tmp_path: Path
+) -> None:
+    """Our own database is a valid source: rebuilding it as City gives the same bytes as
+    building City from the original (what the benchmark gives gdnsd)."""
+    again = tmp_path / "again.mmdb.xz"
+    geodb.build(places, again, precision=0, build_epoch=EPOCH, form="city")
+    with (
+        maxminddb.open_database(str(unpack(again))) as got,
+        maxminddb.open_database(str(unpack(built[0]))) as want,
+    ):
+        assert list(got) == list(want)
+
+
+def test_a_byte_changed_anywhere_is_refused(places: Path, tmp_path: Path) -> None:
+    """Our databases carry a SHA-256 of everything before the metadata: any edit shows."""
+    data = bytearray(places.read_bytes())
+    for offset in (100, len(data) // 2):
+        copy = tmp_path / f"edited-{offset}.mmdb"
+        edited = bytearray(data)
+        edited[offset] ^= 0x01
+        copy.write_bytes(edited)
+        with pytest.raises(GeoDatabaseError, match="checksum mismatch"):
+            GeoDatabase.open(copy)
 
 
 def test_build_rejects_unreadable_source(tmp_path: Path) -> None:
@@ -398,9 +447,9 @@ def test_cli_geodb_build(source: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert "8 IPv4 + 3 IPv6 in the source" in text
     assert "6 IPv4 + 2 IPv6 ranges at 0.1 degrees" in text
     with maxminddb.open_database(str(unpack(out))) as reader:
-        rec = reader.get("133.1.1.1")
-    assert isinstance(rec, dict)
-    assert rec["country"] == {"iso_code": "JP"}
+        assert isinstance(reader.get("133.1.1.1"), int)  # the places format by default
+    located = GeoDatabase.open(unpack(out)).lookup(ip_address("133.1.1.1")).location
+    assert located is not None and located.country == "JP"
 
 
 def test_cli_geodb_build_reports_bad_source(

@@ -29,14 +29,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
 from gslb.errors import GeoDatabaseError
 from gslb.geo.build import mmdbwriter
-from gslb.geo.records import record_fields
+from gslb.geo.dbfile import columns, private_copy
+from gslb.geo.records import pack_places, record_fields, unpack_place
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ SOURCE_NAME = "DB-IP IP to City Lite"
 LICENCE = "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)"
 ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com)"
 DATABASE_TYPE = "GSLB-DBIP-City-Lite-Compact"
+#: "places": a place index per network and one place table (what the server reads
+#: fastest); "city": GeoLite2-City-shaped maps, for other readers (geoip2, gdnsd).
+FORMATS = ("places", "city")
 DEFAULT_PRECISION = 0.01  # degrees; see data/README.md for the measurements
 
 IPV4_END = (1 << 32) - 1  # IPv4 a.b.c.d is ::a.b.c.d in the 128-bit space
@@ -91,35 +95,12 @@ def record_of(place: Place) -> dict[str, mmdbwriter.Value]:
 # --------------------------------------------------------------------------- source
 
 
-def _columns(tree: bytes, nodes: int, record_size: int) -> tuple[array[int], array[int]]:
-    """Left and right record of every node, decoded in bulk (C-speed slicing)."""
-    left, right = bytearray(4 * nodes), bytearray(4 * nodes)
-    if record_size == 24:
-        for i in range(3):
-            left[1 + i :: 4] = tree[i::6]
-            right[1 + i :: 4] = tree[3 + i :: 6]
-    elif record_size == 28:
-        middle = tree[3::7]
-        left[0::4] = middle.translate(bytes(x >> 4 for x in range(256)))
-        right[0::4] = middle.translate(bytes(x & 15 for x in range(256)))
-        for i in range(3):
-            left[1 + i :: 4] = tree[i::7]
-            right[1 + i :: 4] = tree[4 + i :: 7]
-    elif record_size == 32:
-        for i in range(4):
-            left[i::4] = tree[i::8]
-            right[i::4] = tree[4 + i :: 8]
-    else:
-        raise GeoDatabaseError(f"unsupported record size {record_size}")
-    cols = (array("I", bytes(left)), array("I", bytes(right)))
-    if sys.byteorder == "little":
-        for col in cols:
-            col.byteswap()
-    return cols
-
-
 class SourceTree:
-    """Any MaxMind DB, read two ways: its raw search tree, and records via maxminddb."""
+    """Any MaxMind DB, read two ways: its raw search tree, and records via maxminddb.
+
+    Our own compact databases are sources too (their records are indexes into a place
+    table), so a database can be rebuilt in the other format or at another precision.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -127,13 +108,15 @@ class SourceTree:
             self.reader = maxminddb.open_database(str(self.path))
         except (OSError, ValueError, InvalidDatabaseError) as exc:
             raise GeoDatabaseError(f"{self.path}: cannot open source database: {exc}") from exc
+        with private_copy(self.path) as copy:
+            self.stored = copy.table("places")
         self.metadata = self.reader.metadata()
         self.node_count: int = self.metadata.node_count
         self.ip_version: int = self.metadata.ip_version
         size = self.node_count * self.metadata.record_size // 4
         with open(self.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
             tree = m[:size]
-        self.left, self.right = _columns(tree, self.node_count, self.metadata.record_size)
+        self.left, self.right = columns(tree, self.node_count, self.metadata.record_size)
 
     def close(self) -> None:
         self.reader.close()
@@ -174,15 +157,17 @@ class SourceTree:
         if progress is not None:
             progress(n, n)
 
-    def record(self, first: int) -> Mapping[str, Any] | None:
-        """The decoded record at address ``first`` (an integer as in :meth:`networks`)."""
+    def fields(self, first: int) -> Place:
+        """What the record at address ``first`` says (an integer as in :meth:`networks`)."""
         address: ipaddress.IPv4Address | ipaddress.IPv6Address
         if first <= IPV4_END:
             address = ipaddress.IPv4Address(first)
         else:
             address = ipaddress.IPv6Address(first)
         rec = self.reader.get(address)
-        return rec if isinstance(rec, Mapping) else None
+        if isinstance(rec, int) and self.stored is not None:
+            return unpack_place(self.stored, rec)
+        return record_fields(rec if isinstance(rec, Mapping) else None)
 
 
 # --------------------------------------------------------------------------- compaction
@@ -229,7 +214,7 @@ def _compact(source: SourceTree, precision: float, progress: Progress | None) ->
     for first, last, rec in source.networks(progress):
         value = by_record.get(rec)
         if value is None:
-            place = rounded(record_fields(source.record(first)), precision)
+            place = rounded(source.fields(first), precision)
             value = place_index.get(place)
             if value is None:
                 value = place_index[place] = len(places)
@@ -302,6 +287,7 @@ def build(
     build_epoch: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     xz_preset: int = 6,
+    form: str = "places",
 ) -> BuildReport:
     """Compact ``source_path`` into ``out`` (``.mmdb``, or ``.mmdb.xz`` compressed).
 
@@ -323,7 +309,15 @@ def build(
     finally:
         source.close()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    records = [record_of(p) for p in compacted.places]
+    records: list[mmdbwriter.Value]
+    tables: dict[str, mmdbwriter.Value] = {}
+    if form == "places":
+        records = [mmdbwriter.UInt32(i) for i in range(len(compacted.places))]
+        tables["places"] = pack_places(compacted.places)
+    elif form == "city":
+        records = [record_of(p) for p in compacted.places]
+    else:
+        raise ValueError(f"format {form!r} is not one of {', '.join(FORMATS)}")
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{out_path.name}.", suffix=".mmdb", dir=out_path.parent
     )
@@ -338,6 +332,8 @@ def build(
                 records,
                 metadata,
                 progress=None if progress is None else lambda d: progress("write", d, 0),
+                tables=tables,
+                checksum=True,
             )
         if progress is not None:
             progress("write", stats.node_count, stats.node_count)
@@ -404,7 +400,10 @@ def _check_output(path: str, compacted: Compacted, samples: int = 2000) -> None:
                     else ipaddress.IPv6Address(value)
                 )
                 rec = reader.get(address)
-                got = record_fields(rec if isinstance(rec, Mapping) else None)
+                if isinstance(rec, int):
+                    got = compacted.places[rec]
+                else:
+                    got = record_fields(rec if isinstance(rec, Mapping) else None)
                 want = compacted.places[compacted.values[i]]
                 if got != want:
                     raise GeoDatabaseError(f"{path}: wrote {want} for {address} but read {got}")
@@ -465,7 +464,7 @@ def country_centroids(
     cache: dict[int, tuple[str, float, float, float] | None] = {}
     for first, _last, rec in source.networks(progress):
         if rec not in cache:
-            country, _c, _s, lat, lon = record_fields(source.record(first))
+            country, _c, _s, lat, lon = source.fields(first)
             if country is None or country == "ZZ" or lat is None or lon is None:
                 cache[rec] = None
             else:

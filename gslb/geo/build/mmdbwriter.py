@@ -17,13 +17,15 @@ of maps, arrays, strings, doubles, booleans and unsigned integers. Repeated valu
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import struct
 import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, cast
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 METADATA_MARKER = b"\xab\xcd\xefMaxMind.com"
+GSLB_KEY = "gslb"  # the description entry holding our notes (tables, checksum) as JSON
 DATA_SEPARATOR = b"\x00" * 16
 IPV4_SPAN = 1 << 32  # IPv4 lives at ::/96 in an IPv6 tree
 SIX_TO_FOUR = (0x2002 << 112, 16)  # 2002::/16 → the IPv4 subtree (6to4, RFC 3056)
@@ -357,6 +360,8 @@ def write_database(
     six_to_four_alias: bool = True,
     min_record_size: int = 24,
     progress: Callable[[int], None] | None = None,
+    tables: Mapping[str, Value] | None = None,
+    checksum: bool = False,
 ) -> TreeStats:
     """Write a MaxMind DB mapping range ``i`` (``starts[i]..ends[i]``) to ``records[values[i]]``.
 
@@ -365,6 +370,13 @@ def write_database(
     should already be merged (the tree would be correct but larger otherwise).
     ``progress`` is called now and then with the number of nodes built so far;
     ``min_record_size`` forces wider records (tests exercise all three layouts).
+
+    ``tables`` are extra values written at the start of the data section, not reached
+    from the tree. ``checksum`` records the SHA-256 of every byte before the metadata
+    marker, so a reader can verify the whole file before trusting any of it. Both are
+    noted as JSON under the description key ``gslb`` (:data:`GSLB_KEY`): ``{"tables":
+    {name: offset}, "sha256": hex}``. Not as metadata keys of their own: the spec says
+    readers ignore unknown keys, but the maxminddb C extension (3.2) crashes on them.
     """
     if metadata.ip_version != 6:
         raise ValueError("only IPv6 trees (which also hold IPv4) are written")
@@ -379,6 +391,8 @@ def write_database(
             six_to_four_alias,
             min_record_size,
             progress,
+            tables or {},
+            checksum,
         )
 
 
@@ -409,8 +423,11 @@ def _write(
     six_to_four_alias: bool,
     min_record_size: int,
     progress: Callable[[int], None] | None,
+    tables: Mapping[str, Value],
+    checksum: bool,
 ) -> TreeStats:
     section = DataSection()
+    table_offsets = {name: section.add(value) for name, value in tables.items()}
     offsets = [section.add(r) for r in records]
     marked = array("q", (-(v + 3) for v in values))
     s, e = list(starts), list(ends)
@@ -454,10 +471,22 @@ def _write(
     left = array("q", map(final, builder.left))
     right = array("q", map(final, builder.right))
     tree = _pack_records(left, right, record_size)
+    data = section.getvalue()
+    notes: dict[str, object] = {}
+    if table_offsets:
+        notes["tables"] = table_offsets
+    if checksum:
+        digest = hashlib.sha256(tree)
+        digest.update(DATA_SEPARATOR)
+        digest.update(data)
+        notes["sha256"] = digest.hexdigest()
+    if notes:
+        text = json.dumps(notes, sort_keys=True, separators=(",", ":"))
+        metadata = replace(metadata, description={**metadata.description, GSLB_KEY: text})
     meta = metadata.encode(node_count, record_size)
     stream.write(tree)
     stream.write(DATA_SEPARATOR)
-    stream.write(section.getvalue())
+    stream.write(data)
     stream.write(METADATA_MARKER)
     stream.write(meta)
     total = len(tree) + 16 + data_size + len(METADATA_MARKER) + len(meta)
