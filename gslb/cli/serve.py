@@ -41,12 +41,19 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=1, help="SO_REUSEPORT processes (default 1)")
     p.add_argument("--server-id", metavar="TEXT", help="answer CHAOS id.server/hostname.bind")
     p.add_argument("--server-version", metavar="TEXT", help="answer CHAOS version.bind")
-    p.add_argument(
-        "--tcp-idle", type=float, default=Limits().tcp_idle, help="TCP idle timeout, seconds"
-    )
-    p.add_argument(
-        "--tcp-connections", type=int, default=Limits().tcp_connections, help="TCP connection limit"
-    )
+    d = Limits()
+    for flag, kind, default, help_text in (
+        ("--tcp-idle", float, d.tcp_idle, "seconds a TCP connection may wait between messages"),
+        ("--tcp-message", float, d.tcp_message,
+         "seconds from a TCP message's first byte to its last; partial bytes do not extend it"),
+        ("--tcp-connections", int, d.tcp_connections,
+         "TCP connections in total; when full the oldest idle one is closed"),
+        ("--tcp-per-client", int, d.tcp_per_client, "TCP connections per IPv4 address or IPv6 /64"),
+        ("--tcp-queries", int, d.tcp_queries, "queries per TCP connection before it is closed"),
+    ):  # fmt: skip
+        metavar = "SECONDS" if kind is float else "N"
+        p.add_argument(flag, type=kind, default=default, metavar=metavar,
+                       help=f"{help_text} (default {default:g})")  # fmt: skip
     p.add_argument(
         "--udp-io",
         choices=("batch", "asyncio"),
@@ -77,7 +84,13 @@ def run(args: argparse.Namespace) -> int:
         listeners=listeners,
         http=http,
         chaos=chaos,
-        limits=Limits(tcp_idle=args.tcp_idle, tcp_connections=args.tcp_connections),
+        limits=Limits(
+            tcp_idle=args.tcp_idle,
+            tcp_message=args.tcp_message,
+            tcp_connections=args.tcp_connections,
+            tcp_per_client=args.tcp_per_client,
+            tcp_queries=args.tcp_queries,
+        ),
         workers=args.workers,
         udp_io=args.udp_io,
     )

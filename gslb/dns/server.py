@@ -2,7 +2,8 @@
 
 Transport only: every datagram or TCP message goes to ``source.responder.respond``,
 read once per message, so a reload that swaps the responder affects the next query
-with no locks. Nothing raised by a query reaches the event loop. TCP is asyncio; UDP is
+with no locks. Nothing raised by a query reaches the event loop. TCP is asyncio
+(``gslb.dns.tcp``: timeouts and connection caps); UDP is
 answered in recvmmsg/sendmmsg batches by a thread per socket (``gslb.dns.udpbatch``: two
 system calls per batch instead of two per query) where Linux allows it, else by an
 asyncio DatagramProtocol (``udp_io="asyncio"`` asks for that path).
@@ -13,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import struct
 from dataclasses import dataclass
 from typing import Literal
 
 from gslb.dns import udpbatch
 from gslb.dns.responder import ResponderSource
+from gslb.dns.tcp import TcpConnection, TcpService
 from gslb.model import HostPort
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,12 @@ UdpIo = Literal["asyncio", "batch"]  # batch falls back to asyncio where it cann
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    tcp_idle: float = 10.0  # seconds without a complete query before we close (RFC 7766 6.2.3)
+    """Transport limits (see ``gslb.dns.tcp`` for how TCP applies them)."""
+
+    tcp_idle: float = 10.0  # seconds between messages before we close (RFC 7766 6.2.3)
+    tcp_message: float = 3.0  # seconds from a message's first byte to its last
     tcp_connections: int = 512  # concurrent TCP connections, all clients
+    tcp_per_client: int = 64  # concurrent TCP connections per IPv4 address or IPv6 /64
     tcp_queries: int = 1000  # queries per TCP connection before we close it
     tcp_write_buffer: int = 256 * 1024  # a client that stops reading is disconnected
 
@@ -56,70 +61,6 @@ class _Udp(asyncio.DatagramProtocol):
         log.debug("UDP socket error: %s", exc)
 
 
-class _Tcp(asyncio.Protocol):
-    def __init__(self, server: DnsServer) -> None:
-        self.server = server
-        self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
-        self.peer = "?"
-        self.queries = 0
-        self.idle: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername")
-        self.peer = peer[0] if peer else "?"
-        if len(self.server.connections) >= self.server.limits.tcp_connections:
-            log.warning("TCP connection limit reached; closing connection from %s", self.peer)
-            transport.close()
-            return
-        self.server.connections.add(self)
-        self._arm()
-
-    def _arm(self) -> None:
-        if self.idle is not None:
-            self.idle.cancel()
-        loop = asyncio.get_running_loop()
-        self.idle = loop.call_later(self.server.limits.tcp_idle, self._close)
-
-    def _close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        assert self.transport is not None
-        while len(self.buffer) >= 2:
-            (size,) = struct.unpack_from("!H", self.buffer)
-            if len(self.buffer) < 2 + size:
-                break
-            message = bytes(self.buffer[2 : 2 + size])
-            del self.buffer[: 2 + size]
-            self.queries += 1
-            try:
-                out = self.server.source.responder.respond(message, self.peer, tcp=True)
-            except Exception:
-                log.exception("TCP query from %s failed", self.peer)
-                out = None
-            if out is None:  # unanswerable input: RFC 7766 lets us close
-                self.transport.close()
-                return
-            self.transport.write(struct.pack("!H", len(out)) + out)
-            if self.transport.get_write_buffer_size() > self.server.limits.tcp_write_buffer:
-                log.warning("TCP client %s is not reading; closing", self.peer)
-                self.transport.close()
-                return
-            if self.queries >= self.server.limits.tcp_queries:
-                self.transport.close()
-                return
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.idle is not None:
-            self.idle.cancel()
-        self.server.connections.discard(self)
-
-
 class DnsServer:
     """UDP and TCP on each listener; ``start`` binds, ``stop`` drains and closes."""
 
@@ -136,7 +77,7 @@ class DnsServer:
         self.limits = limits or Limits()
         self.reuse_port = reuse_port
         self.udp_io = udp_io
-        self.connections: set[_Tcp] = set()
+        self.tcp = TcpService(source, self.limits)
         self._udp: list[asyncio.DatagramTransport] = []
         self._batches: list[udpbatch.UdpBatch] = []
         self._calls: udpbatch.Calls | None = None
@@ -158,7 +99,7 @@ class DnsServer:
         for listener in self.listeners:
             family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
             tcp = await loop.create_server(
-                lambda: _Tcp(self),
+                lambda: TcpConnection(self.tcp),
                 listener.host,
                 listener.port,
                 family=family,
@@ -214,8 +155,7 @@ class DnsServer:
             udp.close()
         for batch in self._batches:
             batch.stop()  # wakes the thread at once and joins it: none outlives stop()
-        for conn in list(self.connections):
-            conn._close()  # transport.close() flushes what is already written
+        self.tcp.close_all()  # transport.close() flushes what is already written
         for tcp in self._tcp:
             await tcp.wait_closed()
         self._tcp.clear()
