@@ -61,6 +61,30 @@ class _Udp(asyncio.DatagramProtocol):
         log.debug("UDP socket error: %s", exc)
 
 
+@dataclass(frozen=True, slots=True)
+class ListenerHealth:
+    proto: str  # "udp" | "tcp"
+    host: str
+    port: int
+    io: str  # "batch" (recvmmsg thread) | "asyncio"
+    alive: bool  # bound and answering: the batch thread runs and is not failing
+    restarts: int  # times the batch loop failed and was started again
+
+
+@dataclass(frozen=True, slots=True)
+class ServerHealth:
+    listeners: tuple[ListenerHealth, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Every listener bound and alive (what ``/readyz`` wants)."""
+        return bool(self.listeners) and all(h.alive for h in self.listeners)
+
+    @property
+    def restarts(self) -> int:
+        return sum(h.restarts for h in self.listeners)
+
+
 class DnsServer:
     """UDP and TCP on each listener; ``start`` binds, ``stop`` drains and closes."""
 
@@ -147,6 +171,24 @@ class DnsServer:
             sock.close()
             return None
 
+    def health(self) -> ServerHealth:
+        """Each bound listener: alive or not, and how often its UDP loop restarted."""
+        out = [
+            ListenerHealth("tcp", *_where(t.sockets[0]), "asyncio", t.is_serving(), 0)
+            for t in self._tcp
+            if t.sockets
+        ]
+        out += [
+            ListenerHealth("udp", *_where(b.sock), "batch", b.serving, b.restarts)
+            for b in self._batches
+        ]
+        out += [
+            ListenerHealth("udp", *_where(u.get_extra_info("socket")), "asyncio",
+                           not u.is_closing(), 0)
+            for u in self._udp
+        ]  # fmt: skip
+        return ServerHealth(tuple(out))
+
     async def stop(self) -> None:
         """Stop accepting, let written TCP answers flush, then close everything."""
         for tcp in self._tcp:
@@ -161,3 +203,10 @@ class DnsServer:
         self._tcp.clear()
         self._udp.clear()
         self._batches.clear()
+
+
+def _where(sock: socket.socket | None) -> tuple[str, int]:
+    if sock is None or sock.fileno() < 0:
+        return "?", 0
+    host, port = sock.getsockname()[:2]
+    return str(host), int(port)

@@ -31,6 +31,7 @@ import time
 from typing import Any, Literal
 
 from gslb.dns.responder import ResponderSource
+from gslb.dns.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ TIMEOUT = 0.2  # seconds a blocked recvmmsg/sendmmsg waits before checking for s
 MSG_WAITFORONE = 0x10000
 MSG_TRUNC = 0x20  # in flags: msg_len is a datagram's real size, even when cut
 FATAL = frozenset({errno.EBADF, errno.ENOTSOCK, errno.EINVAL, errno.EFAULT})
+RESTART_PAUSE = (0.0, 0.01, 0.1, 0.5, 1.0)  # after 1, 2, 3... consecutive failures
+FAILING = 3  # consecutive failures without a good receive: report the socket not serving
 
 
 class _Iovec(ctypes.Structure):
@@ -112,6 +115,10 @@ class UdpBatch:
         self.calls = calls
         self.family = sock.family
         self._stopping = False
+        self._wake = threading.Event()
+        self.restarts = 0  # times the loop failed and was started again
+        self.failures = 0  # consecutive failures; a good receive resets it
+        self._throttle = Throttle(60.0)
         self._peers: dict[int | bytes, str] = {}
         sock.setblocking(True)  # a Python-level timeout would make it O_NONBLOCK
         timeval = struct.pack("@ll", int(TIMEOUT), int(TIMEOUT % 1 * 1_000_000))
@@ -152,9 +159,15 @@ class UdpBatch:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def serving(self) -> bool:
+        """Alive and not failing again and again (what a readiness check wants)."""
+        return self.alive and self.failures < FAILING
+
     def stop(self, timeout: float = 5.0) -> None:
         """Wake the thread (shutdown makes a blocked recvmmsg return), join it, close."""
         self._stopping = True
+        self._wake.set()
         try:
             self.sock.shutdown(socket.SHUT_RD)
         except OSError:
@@ -167,13 +180,34 @@ class UdpBatch:
         self.sock.close()
 
     def _run(self) -> None:
-        try:
-            self._serve()
-        except BaseException:
-            log.critical("UDP thread %s died: no more UDP answers on it", self._thread.name,
-                         exc_info=True)  # fmt: skip
+        """The loop, started again whenever it fails: a bug must never silence a socket
+        for good. Counted in ``restarts``; logged with the traceback the first time, then
+        at most once a minute with a count."""
+        while not self._stopping:
+            try:
+                self._serve()
+            except Exception:
+                if self._stopping:
+                    return
+                self.restarts += 1
+                self.failures += 1
+                count = self._throttle.note(time.monotonic())
+                if count:
+                    log.error("UDP loop %s failed %d time(s) (%d restarts in all); restarting",
+                              self._thread.name, count, self.restarts, exc_info=True)  # fmt: skip
+                self._wake.wait(RESTART_PAUSE[min(self.failures, len(RESTART_PAUSE)) - 1])
+            else:
+                return
+
+    def _reset_slots(self) -> None:
+        """Every slot back to its own buffers and full address capacity (a loop that
+        failed mid-batch may have left them pointing elsewhere)."""
+        for i in range(BATCH):
+            self.rhdrs[i].hdr.namelen = NAME
+        self._reset_send(BATCH)
 
     def _serve(self) -> None:
+        self._reset_slots()
         fd = self.sock.fileno()
         recvmmsg, rhdrs = self.calls.recvmmsg, ctypes.addressof(self.rhdrs)
         # The header fields the loop touches, as indexes into typed views of the arrays
@@ -199,6 +233,7 @@ class UdpBatch:
                 if n < 0:
                     self._recv_error(ctypes.get_errno())
                 continue
+            self.failures = 0
             lens = ruints[at_len : n * stride : stride].tolist()
             # Capacity back in every slot: a 0 left by an empty wake-up would make the
             # kernel skip that slot's next address, and we would answer a stale peer.
@@ -283,7 +318,8 @@ class UdpBatch:
 
     def _recv_error(self, code: int) -> None:
         if code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
-            return  # the receive timeout: a chance to notice stop()
+            self.failures = 0  # the receive timeout: the call works; a chance to see stop()
+            return
         if code in FATAL:
             if not self._stopping:
                 raise OSError(code, f"recvmmsg: {errno.errorcode.get(code, code)}")
