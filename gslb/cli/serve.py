@@ -50,6 +50,11 @@ def register(sub: Any) -> None:
          "TCP connections in total; when full the oldest idle one is closed"),
         ("--tcp-per-client", int, d.tcp_per_client, "TCP connections per IPv4 address or IPv6 /64"),
         ("--tcp-queries", int, d.tcp_queries, "queries per TCP connection before it is closed"),
+        ("--rrl-rate", int, d.rrl_rate,
+         "UDP replies per second per client /24 (IPv6 /56) and answer class; 0 = no RRL"),
+        ("--rrl-window", float, d.rrl_window, "seconds of debt a flood runs up before credit"),
+        ("--rrl-slip", int, d.rrl_slip,
+         "every Nth rate-limited reply is sent truncated (TC) instead of dropped; 0 = none"),
     ):  # fmt: skip
         metavar = "SECONDS" if kind is float else "N"
         p.add_argument(flag, type=kind, default=default, metavar=metavar,
@@ -70,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         listeners = tuple(HostPort.parse(d) for d in args.dns) or defaults.DNS_LISTENERS
         http = HostPort.parse(args.http) if args.http else None
+        if args.rrl_rate < 0 or args.rrl_window <= 0 or args.rrl_slip < 0:
+            raise ValueError("--rrl-rate and --rrl-slip must be >= 0, --rrl-window > 0")
     except ValueError as e:
         print(f"gslb serve: {e}", file=sys.stderr)
         return 2
@@ -90,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
             tcp_connections=args.tcp_connections,
             tcp_per_client=args.tcp_per_client,
             tcp_queries=args.tcp_queries,
+            rrl_rate=args.rrl_rate,
+            rrl_window=args.rrl_window,
+            rrl_slip=args.rrl_slip,
         ),
         workers=args.workers,
         udp_io=args.udp_io,

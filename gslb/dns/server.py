@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from dataclasses import dataclass
 from typing import Literal
 
-from gslb.dns import udpbatch
+from gslb.dns import ratelimit, udpbatch
+from gslb.dns.ratelimit import DROP, RateLimiter, network_of, truncated
 from gslb.dns.responder import ResponderSource
 from gslb.dns.tcp import TcpConnection, TcpService
 from gslb.model import HostPort
@@ -38,11 +40,23 @@ class Limits:
     tcp_per_client: int = 64  # concurrent TCP connections per IPv4 address or IPv6 /64
     tcp_queries: int = 1000  # queries per TCP connection before we close it
     tcp_write_buffer: int = 256 * 1024  # a client that stops reading is disconnected
+    # UDP response rate limiting (gslb.dns.ratelimit), per /24 or /56 and answer class:
+    rrl_rate: int = ratelimit.DEFAULT_RATE  # replies per second; 0 turns it off
+    rrl_window: float = ratelimit.DEFAULT_WINDOW  # seconds of debt a flood runs up
+    rrl_slip: int = ratelimit.DEFAULT_SLIP  # every Nth limited reply sent truncated; 0 none
+    rrl_entries: int = ratelimit.DEFAULT_SIZE  # per UDP socket
+
+    def rate_limiter(self) -> RateLimiter | None:
+        if self.rrl_rate <= 0:
+            return None
+        return RateLimiter(self.rrl_rate, self.rrl_window, self.rrl_slip, self.rrl_entries)
 
 
 class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, source: ResponderSource) -> None:
+    def __init__(self, source: ResponderSource, limiter: RateLimiter | None) -> None:
         self.source = source
+        self.limiter = limiter
+        self.networks: dict[str, int] = {}
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -54,8 +68,23 @@ class _Udp(asyncio.DatagramProtocol):
         except Exception:  # a bug must cost one answer, never the listener
             log.exception("UDP query from %s failed", addr[0])
             return
-        if out is not None and self.transport is not None:
-            self.transport.sendto(out, addr)
+        if out is None or self.transport is None:
+            return
+        if self.limiter is not None:
+            verdict = self.limiter.check(self._network(addr[0]), out, time.monotonic())
+            if verdict:
+                if verdict == DROP:
+                    return
+                out = truncated(out)
+        self.transport.sendto(out, addr)
+
+    def _network(self, peer: str) -> int:
+        network = self.networks.get(peer)
+        if network is None:
+            if len(self.networks) >= 65536:
+                self.networks.clear()
+            network = self.networks[peer] = network_of(peer)
+        return network
 
     def error_received(self, exc: Exception) -> None:
         log.debug("UDP socket error: %s", exc)
@@ -138,7 +167,7 @@ class DnsServer:
                 self._batches.append(batch)
             else:
                 udp, _ = await loop.create_datagram_endpoint(
-                    lambda: _Udp(self.source),
+                    lambda: _Udp(self.source, self.limits.rate_limiter()),
                     local_addr=(listener.host, port),
                     family=family,
                     reuse_port=self.reuse_port or None,
@@ -165,11 +194,17 @@ class DnsServer:
             sock.close()
             raise
         try:
-            return udpbatch.UdpBatch(sock, self.source, self._calls)
+            return udpbatch.UdpBatch(sock, self.source, self._calls, self.limits.rate_limiter())
         except Exception:
             log.exception("UDP batch setup failed on %s:%d; using asyncio", host, port)
             sock.close()
             return None
+
+    def rate_limiters(self) -> list[RateLimiter]:
+        """One per UDP socket (none when RRL is off): ``dropped`` and ``slipped`` there."""
+        found = [b.limiter for b in self._batches]
+        found += [u.get_protocol().limiter for u in self._udp]  # type: ignore[attr-defined]
+        return [r for r in found if r is not None]
 
     def health(self) -> ServerHealth:
         """Each bound listener: alive or not, and how often its UDP loop restarted."""

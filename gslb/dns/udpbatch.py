@@ -30,6 +30,7 @@ import threading
 import time
 from typing import Any, Literal
 
+from gslb.dns.ratelimit import DROP, RateLimiter, ipv6_network, truncated
 from gslb.dns.responder import ResponderSource
 from gslb.dns.throttle import Throttle
 
@@ -42,6 +43,7 @@ NAME = 32  # bytes per peer address slot: sockaddr_in6 is 28
 TIMEOUT = 0.2  # seconds a blocked recvmmsg/sendmmsg waits before checking for stop
 MSG_WAITFORONE = 0x10000
 MSG_TRUNC = 0x20  # in flags: msg_len is a datagram's real size, even when cut
+V4_NET = int.from_bytes(b"\xff\xff\xff\x00", sys.byteorder)  # a /24 of sin_addr read natively
 FATAL = frozenset({errno.EBADF, errno.ENOTSOCK, errno.EINVAL, errno.EFAULT})
 RESTART_PAUSE = (0.0, 0.01, 0.1, 0.5, 1.0)  # after 1, 2, 3... consecutive failures
 FAILING = 3  # consecutive failures without a good receive: report the socket not serving
@@ -109,10 +111,17 @@ def _index(struct_type: type[ctypes.Structure], field: object, fmt: str) -> tupl
 class UdpBatch:
     """Answers one bound UDP socket from its own thread until ``stop``."""
 
-    def __init__(self, sock: socket.socket, source: ResponderSource, calls: Calls) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        source: ResponderSource,
+        calls: Calls,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.sock = sock
         self.source = source
         self.calls = calls
+        self.limiter = limiter  # response rate limiting; None = off
         self.family = sock.family
         self._stopping = False
         self._wake = threading.Event()
@@ -226,7 +235,8 @@ class UdpBatch:
         v4 = self.family == socket.AF_INET
         nints, words = memoryview(self.names).cast("B").cast("I"), NAME // 4
         out_view = memoryview(self.outbuf).cast("B")
-        names_at, source, peers = self.names_at, self.source, self._peers
+        names_at, source, peers, limiter = self.names_at, self.source, self._peers, self.limiter
+        now = 0.0
         while not self._stopping:
             n = recvmmsg(fd, rhdrs, BATCH, MSG_WAITFORONE | MSG_TRUNC, None)
             if n <= 0:
@@ -234,6 +244,8 @@ class UdpBatch:
                     self._recv_error(ctypes.get_errno())
                 continue
             self.failures = 0
+            if limiter is not None:
+                now = time.monotonic()
             lens = ruints[at_len : n * stride : stride].tolist()
             # Capacity back in every slot: a 0 left by an empty wake-up would make the
             # kernel skip that slot's next address, and we would answer a stale peer.
@@ -254,6 +266,13 @@ class UdpBatch:
                     out = source.responder.respond(inbuf[i * SLOT : i * SLOT + size], peer)
                     if out is None:
                         continue
+                    if limiter is not None:
+                        net = key & V4_NET if isinstance(key, int) else ipv6_network(key)
+                        verdict = limiter.check(net, out, now)
+                        if verdict:
+                            if verdict == DROP:
+                                continue
+                            out = truncated(out)
                     size, at = len(out), count * OUT
                     if size <= OUT:
                         out_view[at : at + size] = out
