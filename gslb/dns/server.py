@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 
 UdpIo = Literal["asyncio", "batch"]  # batch falls back to asyncio where it cannot work
+UDP_WRITE_BUFFER = 256 * 1024  # asyncio path: replies waiting for the socket past this are shed
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.limiter = limiter
         self.networks: dict[str, int] = {}
         self.transport: asyncio.DatagramTransport | None = None
+        self.unsent = 0  # replies shed because the socket's queue was full
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -76,6 +78,9 @@ class _Udp(asyncio.DatagramProtocol):
                 if verdict == DROP:
                     return
                 out = truncated(out)
+        if self.transport.get_write_buffer_size() > UDP_WRITE_BUFFER:  # type: ignore[attr-defined]
+            self.unsent += 1  # asyncio would buffer every reply without bound
+            return
         self.transport.sendto(out, addr)
 
     def _network(self, peer: str) -> int:
@@ -98,6 +103,8 @@ class ListenerHealth:
     io: str  # "batch" (recvmmsg thread) | "asyncio"
     alive: bool  # bound and answering: the batch thread runs and is not failing
     restarts: int  # times the batch loop failed and was started again
+    drops: int | None = None  # UDP: queries the kernel dropped, receive queue full
+    unsent: int = 0  # UDP: replies shed because the send queue was full
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +210,7 @@ class DnsServer:
     def rate_limiters(self) -> list[RateLimiter]:
         """One per UDP socket (none when RRL is off): ``dropped`` and ``slipped`` there."""
         found = [b.limiter for b in self._batches]
-        found += [u.get_protocol().limiter for u in self._udp]  # type: ignore[attr-defined]
+        found += [p.limiter for u in self._udp if isinstance(p := u.get_protocol(), _Udp)]
         return [r for r in found if r is not None]
 
     def health(self) -> ServerHealth:
@@ -214,14 +221,16 @@ class DnsServer:
             if t.sockets
         ]
         out += [
-            ListenerHealth("udp", *_where(b.sock), "batch", b.serving, b.restarts)
+            ListenerHealth("udp", *_where(b.sock), "batch", b.serving, b.restarts,
+                           udpbatch.kernel_drops(b.sock), b.unsent)
             for b in self._batches
-        ]
-        out += [
-            ListenerHealth("udp", *_where(u.get_extra_info("socket")), "asyncio",
-                           not u.is_closing(), 0)
-            for u in self._udp
         ]  # fmt: skip
+        for u in self._udp:
+            sock, protocol = u.get_extra_info("socket"), u.get_protocol()
+            assert isinstance(protocol, _Udp)
+            drops = udpbatch.kernel_drops(sock) if sock is not None else None
+            out.append(ListenerHealth("udp", *_where(sock), "asyncio", not u.is_closing(), 0,
+                                      drops, protocol.unsent))  # fmt: skip
         return ServerHealth(tuple(out))
 
     async def stop(self) -> None:

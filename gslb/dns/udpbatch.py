@@ -23,6 +23,7 @@ import array
 import ctypes
 import errno
 import logging
+import os
 import socket
 import struct
 import sys
@@ -93,6 +94,22 @@ def load() -> Calls | None:
         return None
 
 
+def kernel_drops(sock: socket.socket) -> int | None:
+    """Datagrams the kernel dropped because this socket's receive queue was full (the
+    ``drops`` column of /proc/net/udp), or None where that cannot be read."""
+    try:
+        inode = str(os.fstat(sock.fileno()).st_ino)
+        table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+        with open(table, encoding="ascii") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 12 and fields[9] == inode:
+                    return int(fields[12])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _view(
     items: ctypes.Array[_Mmsghdr] | ctypes.Array[_Iovec], fmt: Literal["I", "P", "L"]
 ) -> memoryview:
@@ -125,6 +142,7 @@ class UdpBatch:
         self.family = sock.family
         self._stopping = False
         self._wake = threading.Event()
+        self.unsent = 0  # replies dropped because the socket would not take them
         self.restarts = 0  # times the loop failed and was started again
         self.failures = 0  # consecutive failures; a good receive resets it
         self._throttle = Throttle(60.0)
@@ -333,6 +351,7 @@ class UdpBatch:
             if code in (errno.EBADF, errno.ENOTSOCK):
                 return
             log.debug("UDP reply dropped: %s", errno.errorcode.get(code, code))
+            self.unsent += 1
             sent += 1
 
     def _recv_error(self, code: int) -> None:
