@@ -8,9 +8,11 @@ EDNS compliance test ``opcodeflg`` sends opcode 15 with every flag set).
 
 from __future__ import annotations
 
+import logging
 import struct
 from ipaddress import ip_address
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.opcode
@@ -83,3 +85,25 @@ def test_unknown_opcode_notimp_copies_rd_and_only_rd(
         assert reply is not None and struct.unpack_from("!H", reply, 2)[0] == (
             0x8000 | opcode << 11 | dns.rcode.NOTIMP
         )
+
+
+def test_no_client_subnet_reaches_the_log_even_when_answering_fails(
+    view: View, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ECS privacy: a failure is logged with the name, never the client's subnet."""
+    from gslb.dns import engine, routing
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(engine, "answer", broken)
+    monkeypatch.setattr(routing, "decide", broken)
+    ecs = dns.edns.ECSOption("81.2.69.0", 24)
+    query = dns.message.make_query("api.example.com.", "A", use_edns=0, options=[ecs])
+    with caplog.at_level(logging.DEBUG):
+        out = both(view, query.to_wire())
+    assert out is not None and dns.message.from_wire(out).rcode() == dns.rcode.SERVFAIL
+    assert caplog.records and "api.example.com" in caplog.text
+    assert "81.2.69" not in caplog.text and "81.2.69" not in repr(
+        [r.exc_info for r in caplog.records]
+    )
