@@ -128,12 +128,13 @@ class RateLimiter:
         """SEND, DROP or SLIP (send :func:`truncated` instead) for this reply."""
         if now >= self.next_epoch:
             self._next_second(now)
-        rcode = reply[3] & 0x0F  # classify(), inlined: this runs for every UDP reply
+        flags = reply[2]  # classify(), inlined: this runs for every UDP reply
+        rcode = reply[3] & 0x0F
         if rcode:
             cls = NXDOMAIN if rcode == 3 else ERROR
-        elif reply[7] or reply[6] or reply[2] & _TC:
+        elif reply[7] or reply[6] or flags & _TC:
             cls = ANSWER
-        elif reply[2] & 0x04 or not (reply[9] or reply[8]):
+        elif flags & 0x04 or not (reply[9] or reply[8]):
             cls = NODATA
         else:
             cls = REFERRAL
@@ -143,8 +144,10 @@ class RateLimiter:
         if count == 1 and len(counts) >= self.size:
             return self._limit(-1, 0)
         counts[key] = count
-        if count <= self.rate and not (self.penalty and key in self.penalty):
-            return SEND
+        if count <= self.rate:
+            penalty = self.penalty
+            if not penalty or key not in penalty:
+                return SEND
         return self._limit(key, count)
 
     def _limit(self, key: int, count: int) -> int:

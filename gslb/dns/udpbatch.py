@@ -285,7 +285,7 @@ class UdpBatch:
                     if out is None:
                         continue
                     if limiter is not None:
-                        net = key & V4_NET if isinstance(key, int) else ipv6_network(key)
+                        net = key & V4_NET if v4 else ipv6_network(key)  # type: ignore[operator,arg-type]
                         verdict = limiter.check(net, out, now)
                         if verdict:
                             if verdict == DROP:
