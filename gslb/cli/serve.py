@@ -48,12 +48,24 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=1, help="SO_REUSEPORT processes (default 1)")
     p.add_argument("--server-id", metavar="TEXT", help="answer CHAOS id.server/hostname.bind")
     p.add_argument("--server-version", metavar="TEXT", help="answer CHAOS version.bind")
-    p.add_argument(
-        "--tcp-idle", type=float, default=Limits().tcp_idle, help="TCP idle timeout, seconds"
-    )
-    p.add_argument(
-        "--tcp-connections", type=int, default=Limits().tcp_connections, help="TCP connection limit"
-    )
+    d = Limits()
+    for flag, kind, default, help_text in (
+        ("--tcp-idle", float, d.tcp_idle, "seconds a TCP connection may wait between messages"),
+        ("--tcp-message", float, d.tcp_message,
+         "seconds from a TCP message's first byte to its last; partial bytes do not extend it"),
+        ("--tcp-connections", int, d.tcp_connections,
+         "TCP connections in total; when full the oldest idle one is closed"),
+        ("--tcp-per-client", int, d.tcp_per_client, "TCP connections per IPv4 address or IPv6 /64"),
+        ("--tcp-queries", int, d.tcp_queries, "queries per TCP connection before it is closed"),
+        ("--rrl-rate", int, d.rrl_rate,
+         "UDP replies per second per client /24 (IPv6 /56) and answer class; 0 = no RRL"),
+        ("--rrl-window", float, d.rrl_window, "seconds of debt a flood runs up before credit"),
+        ("--rrl-slip", int, d.rrl_slip,
+         "every Nth rate-limited reply is sent truncated (TC) instead of dropped; 0 = none"),
+    ):  # fmt: skip
+        metavar = "SECONDS" if kind is float else "N"
+        p.add_argument(flag, type=kind, default=default, metavar=metavar,
+                       help=f"{help_text} (default {default:g})")  # fmt: skip
     p.add_argument(
         "--udp-io",
         choices=("batch", "asyncio"),
@@ -70,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         listeners = tuple(HostPort.parse(d) for d in args.dns) or defaults.DNS_LISTENERS
         http = HostPort.parse(args.http) if args.http else None
+        if args.rrl_rate < 0 or args.rrl_window <= 0 or args.rrl_slip < 0:
+            raise ValueError("--rrl-rate and --rrl-slip must be >= 0, --rrl-window > 0")
     except ValueError as e:
         print(f"gslb serve: {e}", file=sys.stderr)
         return 2
@@ -84,7 +98,16 @@ def run(args: argparse.Namespace) -> int:
         listeners=listeners,
         http=http,
         chaos=chaos,
-        limits=Limits(tcp_idle=args.tcp_idle, tcp_connections=args.tcp_connections),
+        limits=Limits(
+            tcp_idle=args.tcp_idle,
+            tcp_message=args.tcp_message,
+            tcp_connections=args.tcp_connections,
+            tcp_per_client=args.tcp_per_client,
+            tcp_queries=args.tcp_queries,
+            rrl_rate=args.rrl_rate,
+            rrl_window=args.rrl_window,
+            rrl_slip=args.rrl_slip,
+        ),
         workers=args.workers,
         geoip_poll=args.geoip_poll,
         udp_io=args.udp_io,

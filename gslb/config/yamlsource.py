@@ -40,8 +40,39 @@ _NULL = "tag:yaml.org,2002:null"
 _STR = "tag:yaml.org,2002:str"
 
 _constructor = SafeConstructor()
-#: libyaml's parser (same resolver, same marks) is ~10x faster; PyYAML may lack it.
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Lists and mappings inside each other; a zone file needs about 7. PyYAML's composer
+#: recurses twice per level, so 1,000 levels of ``[`` (which libyaml refuses, sending the
+#: file here) raised RecursionError instead of a problem with a position.
+MAX_DEPTH = 64
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The pure-Python loader with a nesting bound: deeper input is a marked error."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                reason = f"lists and mappings nest deeper than {MAX_DEPTH} levels"
+                raise yaml.composer.ComposerError(None, None, reason, mark)
+            node: Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self._depth -= 1
+
+
+def _fast_loader(module: Any) -> Any:
+    """libyaml's loader (same resolver, same marks, ~10x faster; it refuses nesting past
+    1,000 itself), or the bounded pure-Python one where PyYAML was built without it."""
+    return getattr(module, "CSafeLoader", _BoundedLoader)
+
+
+_FAST_LOADER: Any = _fast_loader(yaml)
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -205,7 +236,7 @@ def compose(path: Path, sink: Sink) -> Node | None:
 def _compose_slowly(text: str, sink: Sink) -> Node | None:
     """Re-parse with the pure-Python loader so messages do not depend on libyaml."""
     try:
-        node: Any = yaml.compose(text, Loader=yaml.SafeLoader)
+        node: Any = yaml.compose(text, Loader=_BoundedLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)

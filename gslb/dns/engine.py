@@ -18,6 +18,10 @@ from gslb.dns.wire import CLASS_CH, CLASS_IN, NOERROR, NXDOMAIN, REFUSED, SERVFA
 from gslb.model import Client, GslbName, IPAddress, RRset, Zone
 
 QTYPE_A, QTYPE_CNAME, QTYPE_TXT, QTYPE_AAAA, QTYPE_DS, QTYPE_ANY = 1, 5, 16, 28, 43, 255
+#: Zone transfers: there is no transfer ACL, so nobody is allowed one (REFUSED, as BIND,
+#: Knot and NSD answer a client outside ``allow-transfer``). Secondaries are not needed:
+#: every instance reads the same zone files.
+QTYPE_IXFR, QTYPE_AXFR = 251, 252
 TYPE_NUMBERS: Mapping[str, int] = {
     "A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16,
     "AAAA": 28, "SRV": 33, "CAA": 257,
@@ -28,6 +32,8 @@ MAX_CNAME_CHAIN = 8
 
 def answer(view: View, query: Query, resolver: IPAddress, explain: bool = False) -> Reply:
     """Answer one query as an authoritative server."""
+    if query.qtype in (QTYPE_AXFR, QTYPE_IXFR):
+        return Reply(REFUSED, aa=False)
     if query.qclass == CLASS_CH:
         return _chaos(view, query)
     if query.qclass != CLASS_IN:

@@ -2,7 +2,8 @@
 
 Transport only: every datagram or TCP message goes to ``source.responder.respond``,
 read once per message, so a reload that swaps the responder affects the next query
-with no locks. Nothing raised by a query reaches the event loop. TCP is asyncio; UDP is
+with no locks. Nothing raised by a query reaches the event loop. TCP is asyncio
+(``gslb.dns.tcp``: timeouts and connection caps); UDP is
 answered in recvmmsg/sendmmsg batches by a thread per socket (``gslb.dns.udpbatch``: two
 system calls per batch instead of two per query) where Linux allows it, else by an
 asyncio DatagramProtocol (``udp_io="asyncio"`` asks for that path).
@@ -13,32 +14,52 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import struct
+import time
 from dataclasses import dataclass
 from typing import Literal
 
-from gslb.dns import udpbatch
+from gslb.dns import ratelimit, udpbatch
+from gslb.dns.ratelimit import DROP, RateLimiter, network_of, truncated
 from gslb.dns.responder import ResponderSource
+from gslb.dns.tcp import TcpConnection, TcpService
 from gslb.model import HostPort
 
 log = logging.getLogger(__name__)
 
 
 UdpIo = Literal["asyncio", "batch"]  # batch falls back to asyncio where it cannot work
+UDP_WRITE_BUFFER = 256 * 1024  # asyncio path: replies waiting for the socket past this are shed
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    tcp_idle: float = 10.0  # seconds without a complete query before we close (RFC 7766 6.2.3)
+    """Transport limits (see ``gslb.dns.tcp`` for how TCP applies them)."""
+
+    tcp_idle: float = 10.0  # seconds between messages before we close (RFC 7766 6.2.3)
+    tcp_message: float = 3.0  # seconds from a message's first byte to its last
     tcp_connections: int = 512  # concurrent TCP connections, all clients
+    tcp_per_client: int = 64  # concurrent TCP connections per IPv4 address or IPv6 /64
     tcp_queries: int = 1000  # queries per TCP connection before we close it
     tcp_write_buffer: int = 256 * 1024  # a client that stops reading is disconnected
+    # UDP response rate limiting (gslb.dns.ratelimit), per /24 or /56 and answer class:
+    rrl_rate: int = ratelimit.DEFAULT_RATE  # replies per second; 0 turns it off
+    rrl_window: float = ratelimit.DEFAULT_WINDOW  # seconds of debt a flood runs up
+    rrl_slip: int = ratelimit.DEFAULT_SLIP  # every Nth limited reply sent truncated; 0 none
+    rrl_entries: int = ratelimit.DEFAULT_SIZE  # per UDP socket
+
+    def rate_limiter(self) -> RateLimiter | None:
+        if self.rrl_rate <= 0:
+            return None
+        return RateLimiter(self.rrl_rate, self.rrl_window, self.rrl_slip, self.rrl_entries)
 
 
 class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, source: ResponderSource) -> None:
+    def __init__(self, source: ResponderSource, limiter: RateLimiter | None) -> None:
         self.source = source
+        self.limiter = limiter
+        self.networks: dict[str, int] = {}
         self.transport: asyncio.DatagramTransport | None = None
+        self.unsent = 0  # replies shed because the socket's queue was full
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -49,75 +70,55 @@ class _Udp(asyncio.DatagramProtocol):
         except Exception:  # a bug must cost one answer, never the listener
             log.exception("UDP query from %s failed", addr[0])
             return
-        if out is not None and self.transport is not None:
-            self.transport.sendto(out, addr)
+        if out is None or self.transport is None:
+            return
+        if self.limiter is not None:
+            verdict = self.limiter.check(self._network(addr[0]), out, time.monotonic())
+            if verdict:
+                if verdict == DROP:
+                    return
+                out = truncated(out)
+        if self.transport.get_write_buffer_size() > UDP_WRITE_BUFFER:  # type: ignore[attr-defined]
+            self.unsent += 1  # asyncio would buffer every reply without bound
+            return
+        self.transport.sendto(out, addr)
+
+    def _network(self, peer: str) -> int:
+        network = self.networks.get(peer)
+        if network is None:
+            if len(self.networks) >= 65536:
+                self.networks.clear()
+            network = self.networks[peer] = network_of(peer)
+        return network
 
     def error_received(self, exc: Exception) -> None:
         log.debug("UDP socket error: %s", exc)
 
 
-class _Tcp(asyncio.Protocol):
-    def __init__(self, server: DnsServer) -> None:
-        self.server = server
-        self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
-        self.peer = "?"
-        self.queries = 0
-        self.idle: asyncio.TimerHandle | None = None
+@dataclass(frozen=True, slots=True)
+class ListenerHealth:
+    proto: str  # "udp" | "tcp"
+    host: str
+    port: int
+    io: str  # "batch" (recvmmsg thread) | "asyncio"
+    alive: bool  # bound and answering: the batch thread runs and is not failing
+    restarts: int  # times the batch loop failed and was started again
+    drops: int | None = None  # UDP: queries the kernel dropped, receive queue full
+    unsent: int = 0  # UDP: replies shed because the send queue was full
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername")
-        self.peer = peer[0] if peer else "?"
-        if len(self.server.connections) >= self.server.limits.tcp_connections:
-            log.warning("TCP connection limit reached; closing connection from %s", self.peer)
-            transport.close()
-            return
-        self.server.connections.add(self)
-        self._arm()
 
-    def _arm(self) -> None:
-        if self.idle is not None:
-            self.idle.cancel()
-        loop = asyncio.get_running_loop()
-        self.idle = loop.call_later(self.server.limits.tcp_idle, self._close)
+@dataclass(frozen=True, slots=True)
+class ServerHealth:
+    listeners: tuple[ListenerHealth, ...]
 
-    def _close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+    @property
+    def ok(self) -> bool:
+        """Every listener bound and alive (what ``/readyz`` wants)."""
+        return bool(self.listeners) and all(h.alive for h in self.listeners)
 
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        assert self.transport is not None
-        while len(self.buffer) >= 2:
-            (size,) = struct.unpack_from("!H", self.buffer)
-            if len(self.buffer) < 2 + size:
-                break
-            message = bytes(self.buffer[2 : 2 + size])
-            del self.buffer[: 2 + size]
-            self.queries += 1
-            try:
-                out = self.server.source.responder.respond(message, self.peer, tcp=True)
-            except Exception:
-                log.exception("TCP query from %s failed", self.peer)
-                out = None
-            if out is None:  # unanswerable input: RFC 7766 lets us close
-                self.transport.close()
-                return
-            self.transport.write(struct.pack("!H", len(out)) + out)
-            if self.transport.get_write_buffer_size() > self.server.limits.tcp_write_buffer:
-                log.warning("TCP client %s is not reading; closing", self.peer)
-                self.transport.close()
-                return
-            if self.queries >= self.server.limits.tcp_queries:
-                self.transport.close()
-                return
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.idle is not None:
-            self.idle.cancel()
-        self.server.connections.discard(self)
+    @property
+    def restarts(self) -> int:
+        return sum(h.restarts for h in self.listeners)
 
 
 class DnsServer:
@@ -136,7 +137,7 @@ class DnsServer:
         self.limits = limits or Limits()
         self.reuse_port = reuse_port
         self.udp_io = udp_io
-        self.connections: set[_Tcp] = set()
+        self.tcp = TcpService(source, self.limits)
         self._udp: list[asyncio.DatagramTransport] = []
         self._batches: list[udpbatch.UdpBatch] = []
         self._calls: udpbatch.Calls | None = None
@@ -158,7 +159,7 @@ class DnsServer:
         for listener in self.listeners:
             family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
             tcp = await loop.create_server(
-                lambda: _Tcp(self),
+                lambda: TcpConnection(self.tcp),
                 listener.host,
                 listener.port,
                 family=family,
@@ -173,7 +174,7 @@ class DnsServer:
                 self._batches.append(batch)
             else:
                 udp, _ = await loop.create_datagram_endpoint(
-                    lambda: _Udp(self.source),
+                    lambda: _Udp(self.source, self.limits.rate_limiter()),
                     local_addr=(listener.host, port),
                     family=family,
                     reuse_port=self.reuse_port or None,
@@ -200,11 +201,37 @@ class DnsServer:
             sock.close()
             raise
         try:
-            return udpbatch.UdpBatch(sock, self.source, self._calls)
+            return udpbatch.UdpBatch(sock, self.source, self._calls, self.limits.rate_limiter())
         except Exception:
             log.exception("UDP batch setup failed on %s:%d; using asyncio", host, port)
             sock.close()
             return None
+
+    def rate_limiters(self) -> list[RateLimiter]:
+        """One per UDP socket (none when RRL is off): ``dropped`` and ``slipped`` there."""
+        found = [b.limiter for b in self._batches]
+        found += [p.limiter for u in self._udp if isinstance(p := u.get_protocol(), _Udp)]
+        return [r for r in found if r is not None]
+
+    def health(self) -> ServerHealth:
+        """Each bound listener: alive or not, and how often its UDP loop restarted."""
+        out = [
+            ListenerHealth("tcp", *_where(t.sockets[0]), "asyncio", t.is_serving(), 0)
+            for t in self._tcp
+            if t.sockets
+        ]
+        out += [
+            ListenerHealth("udp", *_where(b.sock), "batch", b.serving, b.restarts,
+                           udpbatch.kernel_drops(b.sock), b.unsent)
+            for b in self._batches
+        ]  # fmt: skip
+        for u in self._udp:
+            sock, protocol = u.get_extra_info("socket"), u.get_protocol()
+            assert isinstance(protocol, _Udp)
+            drops = udpbatch.kernel_drops(sock) if sock is not None else None
+            out.append(ListenerHealth("udp", *_where(sock), "asyncio", not u.is_closing(), 0,
+                                      drops, protocol.unsent))  # fmt: skip
+        return ServerHealth(tuple(out))
 
     async def stop(self) -> None:
         """Stop accepting, let written TCP answers flush, then close everything."""
@@ -214,10 +241,16 @@ class DnsServer:
             udp.close()
         for batch in self._batches:
             batch.stop()  # wakes the thread at once and joins it: none outlives stop()
-        for conn in list(self.connections):
-            conn._close()  # transport.close() flushes what is already written
+        self.tcp.close_all()  # transport.close() flushes what is already written
         for tcp in self._tcp:
             await tcp.wait_closed()
         self._tcp.clear()
         self._udp.clear()
         self._batches.clear()
+
+
+def _where(sock: socket.socket | None) -> tuple[str, int]:
+    if sock is None or sock.fileno() < 0:
+        return "?", 0
+    host, port = sock.getsockname()[:2]
+    return str(host), int(port)

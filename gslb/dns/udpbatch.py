@@ -23,6 +23,7 @@ import array
 import ctypes
 import errno
 import logging
+import os
 import socket
 import struct
 import sys
@@ -30,7 +31,9 @@ import threading
 import time
 from typing import Any, Literal
 
+from gslb.dns.ratelimit import DROP, RateLimiter, ipv6_network, truncated
 from gslb.dns.responder import ResponderSource
+from gslb.dns.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,10 @@ NAME = 32  # bytes per peer address slot: sockaddr_in6 is 28
 TIMEOUT = 0.2  # seconds a blocked recvmmsg/sendmmsg waits before checking for stop
 MSG_WAITFORONE = 0x10000
 MSG_TRUNC = 0x20  # in flags: msg_len is a datagram's real size, even when cut
+V4_NET = int.from_bytes(b"\xff\xff\xff\x00", sys.byteorder)  # a /24 of sin_addr read natively
 FATAL = frozenset({errno.EBADF, errno.ENOTSOCK, errno.EINVAL, errno.EFAULT})
+RESTART_PAUSE = (0.0, 0.01, 0.1, 0.5, 1.0)  # after 1, 2, 3... consecutive failures
+FAILING = 3  # consecutive failures without a good receive: report the socket not serving
 
 
 class _Iovec(ctypes.Structure):
@@ -88,6 +94,22 @@ def load() -> Calls | None:
         return None
 
 
+def kernel_drops(sock: socket.socket) -> int | None:
+    """Datagrams the kernel dropped because this socket's receive queue was full (the
+    ``drops`` column of /proc/net/udp), or None where that cannot be read."""
+    try:
+        inode = str(os.fstat(sock.fileno()).st_ino)
+        table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+        with open(table, encoding="ascii") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 12 and fields[9] == inode:
+                    return int(fields[12])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def _view(
     items: ctypes.Array[_Mmsghdr] | ctypes.Array[_Iovec], fmt: Literal["I", "P", "L"]
 ) -> memoryview:
@@ -106,12 +128,24 @@ def _index(struct_type: type[ctypes.Structure], field: object, fmt: str) -> tupl
 class UdpBatch:
     """Answers one bound UDP socket from its own thread until ``stop``."""
 
-    def __init__(self, sock: socket.socket, source: ResponderSource, calls: Calls) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        source: ResponderSource,
+        calls: Calls,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.sock = sock
         self.source = source
         self.calls = calls
+        self.limiter = limiter  # response rate limiting; None = off
         self.family = sock.family
         self._stopping = False
+        self._wake = threading.Event()
+        self.unsent = 0  # replies dropped because the socket would not take them
+        self.restarts = 0  # times the loop failed and was started again
+        self.failures = 0  # consecutive failures; a good receive resets it
+        self._throttle = Throttle(60.0)
         self._peers: dict[int | bytes, str] = {}
         sock.setblocking(True)  # a Python-level timeout would make it O_NONBLOCK
         timeval = struct.pack("@ll", int(TIMEOUT), int(TIMEOUT % 1 * 1_000_000))
@@ -152,9 +186,15 @@ class UdpBatch:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def serving(self) -> bool:
+        """Alive and not failing again and again (what a readiness check wants)."""
+        return self.alive and self.failures < FAILING
+
     def stop(self, timeout: float = 5.0) -> None:
         """Wake the thread (shutdown makes a blocked recvmmsg return), join it, close."""
         self._stopping = True
+        self._wake.set()
         try:
             self.sock.shutdown(socket.SHUT_RD)
         except OSError:
@@ -167,13 +207,34 @@ class UdpBatch:
         self.sock.close()
 
     def _run(self) -> None:
-        try:
-            self._serve()
-        except BaseException:
-            log.critical("UDP thread %s died: no more UDP answers on it", self._thread.name,
-                         exc_info=True)  # fmt: skip
+        """The loop, started again whenever it fails: a bug must never silence a socket
+        for good. Counted in ``restarts``; logged with the traceback the first time, then
+        at most once a minute with a count."""
+        while not self._stopping:
+            try:
+                self._serve()
+            except Exception:
+                if self._stopping:
+                    return
+                self.restarts += 1
+                self.failures += 1
+                count = self._throttle.note(time.monotonic())
+                if count:
+                    log.error("UDP loop %s failed %d time(s) (%d restarts in all); restarting",
+                              self._thread.name, count, self.restarts, exc_info=True)  # fmt: skip
+                self._wake.wait(RESTART_PAUSE[min(self.failures, len(RESTART_PAUSE)) - 1])
+            else:
+                return
+
+    def _reset_slots(self) -> None:
+        """Every slot back to its own buffers and full address capacity (a loop that
+        failed mid-batch may have left them pointing elsewhere)."""
+        for i in range(BATCH):
+            self.rhdrs[i].hdr.namelen = NAME
+        self._reset_send(BATCH)
 
     def _serve(self) -> None:
+        self._reset_slots()
         fd = self.sock.fileno()
         recvmmsg, rhdrs = self.calls.recvmmsg, ctypes.addressof(self.rhdrs)
         # The header fields the loop touches, as indexes into typed views of the arrays
@@ -192,13 +253,17 @@ class UdpBatch:
         v4 = self.family == socket.AF_INET
         nints, words = memoryview(self.names).cast("B").cast("I"), NAME // 4
         out_view = memoryview(self.outbuf).cast("B")
-        names_at, source, peers = self.names_at, self.source, self._peers
+        names_at, source, peers, limiter = self.names_at, self.source, self._peers, self.limiter
+        now = 0.0
         while not self._stopping:
             n = recvmmsg(fd, rhdrs, BATCH, MSG_WAITFORONE | MSG_TRUNC, None)
             if n <= 0:
                 if n < 0:
                     self._recv_error(ctypes.get_errno())
                 continue
+            self.failures = 0
+            if limiter is not None:
+                now = time.monotonic()
             lens = ruints[at_len : n * stride : stride].tolist()
             # Capacity back in every slot: a 0 left by an empty wake-up would make the
             # kernel skip that slot's next address, and we would answer a stale peer.
@@ -219,6 +284,13 @@ class UdpBatch:
                     out = source.responder.respond(inbuf[i * SLOT : i * SLOT + size], peer)
                     if out is None:
                         continue
+                    if limiter is not None:
+                        net = key & V4_NET if v4 else ipv6_network(key)  # type: ignore[operator,arg-type]
+                        verdict = limiter.check(net, out, now)
+                        if verdict:
+                            if verdict == DROP:
+                                continue
+                            out = truncated(out)
                     size, at = len(out), count * OUT
                     if size <= OUT:
                         out_view[at : at + size] = out
@@ -279,11 +351,13 @@ class UdpBatch:
             if code in (errno.EBADF, errno.ENOTSOCK):
                 return
             log.debug("UDP reply dropped: %s", errno.errorcode.get(code, code))
+            self.unsent += 1
             sent += 1
 
     def _recv_error(self, code: int) -> None:
         if code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
-            return  # the receive timeout: a chance to notice stop()
+            self.failures = 0  # the receive timeout: the call works; a chance to see stop()
+            return
         if code in FATAL:
             if not self._stopping:
                 raise OSError(code, f"recvmmsg: {errno.errorcode.get(code, code)}")

@@ -185,6 +185,8 @@ def parse_query(data: bytes) -> Query:
     if pos + 4 > end:
         raise FormErr("question type/class missing", qid, flags)
     qtype, qclass = struct.unpack_from("!HH", data, pos)
+    if qtype == OPT:  # RFC 6891 6.1.1: OPT is a pseudo-RR, never a question
+        raise FormErr("question of type OPT", qid, flags)
     pos += 4
     question = data[12:pos]
     edns: Edns | None = None

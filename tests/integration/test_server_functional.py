@@ -219,9 +219,12 @@ def test_tcp_idle_timeout_and_connection_limit(settings, live_factory) -> None: 
     idle.close()
     a = socket.create_connection(("127.0.0.1", live.port4), timeout=3)
     b = socket.create_connection(("127.0.0.1", live.port4), timeout=3)
-    time.sleep(0.1)
+    time.sleep(0.1)  # the cap is full with a and b: c is taken, a (oldest idle) goes
     c = socket.create_connection(("127.0.0.1", live.port4), timeout=3)
-    assert c.recv(10) == b""  # over the limit: closed at once
+    assert a.recv(10) == b""
+    wire = Q("mail.example.com.", "A").to_wire()
+    c.sendall(struct.pack("!H", len(wire)) + wire)
+    assert len(c.recv(65535)) > 2
     for s in (a, b, c):
         s.close()
 
@@ -236,6 +239,19 @@ def test_other_opcodes_get_notimp(live: LiveServer) -> None:
     q.set_opcode(dns.opcode.NOTIFY)
     r = udp(live, q)
     assert r.rcode() == dns.rcode.NOTIMP and r.id == q.id
+
+
+def test_zone_transfer_refused_over_tcp_and_udp(live: LiveServer) -> None:
+    """No transfer ACL exists, so AXFR/IXFR are refused, never answered with the SOA."""
+    for qtype in ("AXFR", "IXFR"):
+        assert tcp(live, Q("example.com.", qtype)).rcode() == dns.rcode.REFUSED
+        assert udp(live, Q("example.com.", qtype)).rcode() == dns.rcode.REFUSED
+
+
+def test_notimp_copies_rd_like_the_isc_opcodeflg_probe(live: LiveServer) -> None:
+    every_flag = (15 << 11) | 0x0200 | 0x0100 | 0x0080 | 0x0040 | 0x0020 | 0x0010 | 0x0400
+    out = raw_udp(live, struct.pack("!HHHHHH", 77, every_flag, 0, 0, 0, 0))
+    assert out == struct.pack("!HHHHHH", 77, 0x8000 | (15 << 11) | 0x0100 | 4, 0, 0, 0, 0)
 
 
 def test_chaos_identity_from_config_or_refused(live: LiveServer) -> None:

@@ -244,16 +244,75 @@ def test_no_thread_outlives_the_server(settings) -> None:  # type: ignore[no-unt
     assert not any(t.is_alive() for t in mine)
 
 
+class Faulty:
+    """The real calls, but the first ``faults`` recvmmsg (``send_faults`` sendmmsg) calls
+    raise, as a bug in the loop would."""
+
+    def __init__(self, faults: int = 0, send_faults: int = 0) -> None:
+        self.faults = faults
+        self.send_faults = send_faults
+
+    def recvmmsg(self, *args: object) -> int:
+        assert CALLS is not None
+        if self.faults:
+            self.faults -= 1
+            raise RuntimeError("injected loop fault")
+        return int(CALLS.recvmmsg(*args))
+
+    def sendmmsg(self, *args: object) -> int:
+        assert CALLS is not None
+        if self.send_faults:
+            self.send_faults -= 1
+            raise RuntimeError("injected loop fault")
+        return int(CALLS.sendmmsg(*args))
+
+
 @needs_batch
-def test_dead_thread_is_logged_loudly(loop: Loop, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_dead_loop_is_restarted_counted_and_logged(loop: Loop, caplog) -> None:  # type: ignore[no-untyped-def]
+    with caplog.at_level(logging.ERROR, logger="gslb.dns.udpbatch"):
+        batch, addr = loop(Source(Echo()), calls=Faulty(faults=3))
+        with client(addr) as sock:
+            sock.sendto(b"after", addr)
+            assert sock.recv(100) == b"127.0.0.1|after"  # the same socket answers again
+    assert batch.alive and batch.restarts == 3 and batch.serving
+    assert any("restart" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+@needs_batch
+def test_a_loop_that_keeps_failing_is_reported_not_serving(loop: Loop, caplog) -> None:  # type: ignore[no-untyped-def]
     def broken(*_: object) -> int:
         raise RuntimeError("libc went away")
 
-    with caplog.at_level(logging.CRITICAL, logger="gslb.dns.udpbatch"):
+    with caplog.at_level(logging.ERROR, logger="gslb.dns.udpbatch"):
         batch, _ = loop(Source(Echo()), calls=SimpleNamespace(recvmmsg=broken, sendmmsg=broken))
-        batch._thread.join(5)
-    assert not batch.alive
-    assert any(r.levelno == logging.CRITICAL and "died" in r.getMessage() for r in caplog.records)
+        for _ in range(100):
+            if batch.restarts >= 4:
+                break
+            threading.Event().wait(0.1)
+    assert batch.restarts >= 4 and batch.alive and not batch.serving
+    lines = [r for r in caplog.records if r.name == "gslb.dns.udpbatch"]
+    assert len(lines) <= 2  # the first failure with its traceback, then throttled
+
+
+@needs_batch
+def test_server_health_reports_listeners_threads_and_restarts(settings, live_factory) -> None:  # type: ignore[no-untyped-def]
+    live: LiveServer = live_factory(settings)
+    health = live.runtime.server.health()
+    assert health.ok
+    kinds = sorted((h.proto, h.host, h.io) for h in health.listeners)
+    assert kinds == [("tcp", "127.0.0.1", "asyncio"), ("tcp", "::1", "asyncio"),
+                     ("udp", "127.0.0.1", "batch"), ("udp", "::1", "batch")]  # fmt: skip
+    assert all(h.alive and h.restarts == 0 for h in health.listeners)
+    batch = next(b for b in live.runtime.server._batches if b.sock.family == socket.AF_INET)
+    batch.calls = Faulty(send_faults=1)  # type: ignore[assignment]  # the running loop dies
+    q = dns.message.make_query("mail.example.com.", "A")
+    with client(("127.0.0.1", live.port4), timeout=0.5) as sock:
+        sock.sendto(q.to_wire(), ("127.0.0.1", live.port4))  # its reply is lost in the fault
+        assert silence(sock)
+    udp4 = next(h for h in live.runtime.server.health().listeners
+                if h.proto == "udp" and h.host == "127.0.0.1")  # fmt: skip
+    assert udp4.restarts == 1 and udp4.alive
+    assert dns.message.from_wire(_ask(live.port4, q.to_wire())).id == q.id
 
 
 def test_asyncio_path_still_serves(settings, live_factory) -> None:  # type: ignore[no-untyped-def]

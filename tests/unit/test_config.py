@@ -45,6 +45,7 @@ BAD = [
     ("country-alias", 24, 27, "unknown country code 'UK' in fence 'eu' (did you mean 'GB'?)"),
     ("country", 24, 31, "unknown country code 'XY' in fence 'eu'"),
     ("default-both", 29, 14, "default of gslb name 'api' takes either 'regions' or 'location'"),
+    ("deep-nesting", 15, 75, "invalid YAML: lists and mappings nest deeper than 64 levels"),
     ("degraded-ttl", 30, 19, "degraded-ttl 60 exceeds ttl 30"),
     ("delegation-data", 15, 22, "TXT is not allowed at delegation point lab.example.com."),
     ("duplicate-key", 10, 3, "duplicate key 'retry' in soa (first at line 9)"),
@@ -578,6 +579,30 @@ def test_each_bad_fixture_has_exactly_its_problem(
 def test_every_bad_fixture_is_in_the_table() -> None:
     on_disk = {p.name[4:-5] for p in FIXTURES.glob("bad-*.yaml")}
     assert on_disk == {b[0] for b in BAD} | {"duplicate-origin"}
+
+
+@pytest.mark.parametrize("form", ["flow", "block"])
+def test_any_nesting_depth_is_a_problem_never_a_recursion_error(
+    tmp_path: Path, form: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past libyaml's own bound (1,000) and without libyaml at all: one located problem."""
+    if form == "flow":
+        text = "zone: " + "[" * 5000 + "]" * 5000 + "\n"
+    else:
+        text = "zone:\n" + "".join(" " * i + "- \n" for i in range(1, 2000))
+    path = _zone(tmp_path, text)
+    assert yamlsource._fast_loader(object()) is yamlsource._BoundedLoader  # no libyaml
+    for loader in (yamlsource._FAST_LOADER, yamlsource._fast_loader(object())):
+        monkeypatch.setattr(yamlsource, "_FAST_LOADER", loader)
+        (problem,) = _problems(path)
+        assert problem.reason.endswith("nest deeper than 64 levels"), problem
+
+
+def test_check_reports_deep_nesting_as_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(FIXTURES / "bad-deep-nesting.yaml")]) == 1
+    out = capsys.readouterr()
+    assert "bad-deep-nesting.yaml:15:75: invalid YAML: lists and mappings nest" in out.err + out.out
+    assert "Traceback" not in out.err + out.out
 
 
 def test_good_base_is_valid() -> None:

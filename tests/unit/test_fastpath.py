@@ -32,7 +32,7 @@ NAMES = [
     "one.gslb.test.", "two.gslb.test.", "plain.gslb.test.", "alias.gslb.test.", "gslb.test.",
     "one.gslb.test.", "two.gslb.test.", "plain.gslb.test.",
 ]  # fmt: skip
-TYPES = [1, 28, 1, 28, 1, 28, 2, 5, 6, 15, 16, 33, 257, 12, 255, 43, 99, 65000]
+TYPES = [1, 28, 1, 28, 1, 28, 2, 5, 6, 15, 16, 33, 257, 12, 255, 43, 99, 65000, 41, 251, 252]
 #: Client networks the test zone's CIDR fences and rules name (and their neighbours).
 CIDR_CLIENTS = [
     (1, "10.20.{}.0", 24), (1, "10.21.{}.0", 24), (1, "81.2.{}.0", 24), (1, "81.3.{}.0", 24),
