@@ -103,11 +103,17 @@ def _err(message: str) -> None:
 
 
 def _notices(title: str, items: list[tuple[str, Notice]]) -> list[str]:
+    """One line per distinct reason; the subjects it applies to share it."""
     if not items:
         return []
-    width = max(len(n.code) for _, n in items)
-    lines = [f"{title} ({len(items)}):"]
-    lines += [f"  {n.code:<{width}}  {n.subject}: {n.message}" for _, n in items]
+    subjects: dict[tuple[str, str], list[str]] = {}
+    for _, n in items:
+        subjects.setdefault((n.code, n.message), []).append(n.subject)
+    width = max(len(code) for code, _ in subjects)
+    lines = [f"{title} ({len(subjects)}):"]
+    lines += [
+        f"  {code:<{width}}  {', '.join(who)}: {why}" for (code, why), who in subjects.items()
+    ]
     return lines
 
 

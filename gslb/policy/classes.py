@@ -101,7 +101,6 @@ def classify(
     return ClientClass(tuple(fences), rule, tuple(scope), all_down)
 
 
-
 def every_class(
     name: GslbName, countries: Mapping[str, str]
 ) -> tuple[tuple[Location | None, ClientClass], ...]:

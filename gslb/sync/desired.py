@@ -222,7 +222,8 @@ class _Builder:
             self.warn(
                 "family",
                 name.name,
-                f"{', '.join(missing)} has no {rtype} address: gslb answers NODATA there (A and "
+                f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no {rtype} "
+                "address: gslb answers NODATA there (A and "
                 f"AAAA from one region), Route 53 answers {rtype} from the next region of the set",
             )
         written: dict[str, str] = {}

@@ -24,9 +24,9 @@ def gaps(name: GslbName, latency_sets: Sequence[str]) -> list[Notice]:
             Notice(
                 "latency",
                 n,
-                f"Route 53 picks within {', '.join(latency_sets)} by latency measured from the "
-                "resolver; gslb picks the nearest region by great-circle distance from the client "
-                "(ECS or resolver): answers differ where the two disagree (--verify estimates it)",
+                f"Route 53 orders {', '.join(latency_sets)} by latency measured to the resolver, "
+                "gslb by distance to the client (ECS subnet or resolver): answers can differ "
+                "(--verify estimates where)",
             )
         )
         first = name.default_order[0] if name.default_order else name.regions[0].name
@@ -34,8 +34,8 @@ def gaps(name: GslbName, latency_sets: Sequence[str]) -> list[Notice]:
             Notice(
                 "default",
                 n,
-                f"clients gslb cannot locate get its default ({first} first); Route 53 locates "
-                "every resolver and answers them by latency",
+                f"clients gslb cannot locate get its default order ({first} first); Route 53 "
+                "locates every resolver and answers it by latency",
             )
         )
     if any(
@@ -68,8 +68,8 @@ def gaps(name: GslbName, latency_sets: Sequence[str]) -> list[Notice]:
             Notice(
                 "degraded-ttl",
                 n,
-                f"Route 53 answers failover with the name's TTL ({name.ttl} s), not degraded-ttl "
-                f"({name.degraded_ttl} s), so clients come back later",
+                f"Route 53 answers failover and fail-open with the name's TTL ({name.ttl} s); "
+                f"gslb shortens it to degraded-ttl ({name.degraded_ttl} s)",
             )
         )
     for fence in name.fences:

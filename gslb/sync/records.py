@@ -171,11 +171,11 @@ class RecordSet:
         """The routing and the answer, as the plan table shows them."""
         parts: list[str] = []
         if self.region is not None:
-            parts.append(f"latency {self.region}" + (f" ({self.origin})" if self.origin else ""))
+            parts.append(f"latency {self.region}")
         if self.geo is not None:
             parts.append("geo " + ("default" if self.geo[0] == "default" else self.geo[1]))
         if self.failover is not None:
-            parts.append(self.failover.lower() + (f" ({self.origin})" if self.origin else ""))
+            parts.append(self.failover.lower())
         if self.alias is not None:
             eth = " (evaluate health)" if self.evaluate else ""
             parts.append(f"alias {self.alias}{eth}")
