@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from gslb.config import load_zone
@@ -117,3 +118,29 @@ def actions(plan: Plan) -> dict[str, int]:
     for change in plan.changes:
         out[change.action] += 1
     return out
+
+
+class Counting:
+    """A client that counts ChangeResourceRecordSets requests and can fail one."""
+
+    def __init__(
+        self, client: Any, fail_on: int = 0, code: str = "InvalidChangeBatch", times: int = 1
+    ) -> None:
+        self.client = client
+        self.fail_on = fail_on
+        self.code = code
+        self.times = times
+        self.batches: list[list[dict[str, Any]]] = []
+        self.calls = 0
+
+    def change_resource_record_sets(self, **params: Any) -> Any:
+        self.calls += 1
+        if self.calls >= self.fail_on > 0 and self.times > 0:
+            self.times -= 1
+            error = {"Error": {"Code": self.code, "Message": "injected"}}
+            raise ClientError(error, "ChangeResourceRecordSets")  # type: ignore[arg-type]
+        self.batches.append(params["ChangeBatch"]["Changes"])
+        return self.client.change_resource_record_sets(**params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gslb.cli import main
-from tests.sync.conftest import EXAMPLE_TEXT, edit
+from tests.sync.conftest import EXAMPLE_TEXT, Counting, edit
 
 UNFENCED = EXAMPLE_TEXT.split("fences:")[0] + "gslb:" + EXAMPLE_TEXT.split("\ngslb:")[1]
 
@@ -128,3 +128,32 @@ def test_missing_hosted_zone(
     rc, out, err = run(capsys, "--zones", zones(tmp_path))
     assert rc == 1 and out == ""
     assert "no hosted zone named example.com.: create a public hosted zone" in err
+
+
+def test_a_failed_step_says_what_was_applied(
+    route53: Any,
+    hosted: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    where = zones(tmp_path, (Path(__file__).parent / "health.example.com.yaml").read_text())
+    failing = Counting(route53, fail_on=1, code="InvalidChangeBatch")
+    monkeypatch.setattr("gslb.cli.sync.connect", lambda *_: failing)
+    rc, _, err = run(capsys, "--zones", where, "--apply")
+    assert rc == 1
+    lines = err.splitlines()
+    start = lines.index("applied before the failure (5 steps):")
+    assert lines[start + 1 : start + 6] == [
+        "  create health check eu-west",
+        "  create health check us-east/2600:1f18::10",
+        "  create health check us-east/52.0.0.10",
+        "  create health check us-east/52.0.0.11",
+        "  create health check us-east",
+    ]
+    assert lines[start + 6] == "not applied: record batch of 7 changes (7 create)"
+    assert "InvalidChangeBatch: injected" in err and "Traceback" not in err
+    monkeypatch.setattr("gslb.cli.sync.connect", lambda *_: route53)
+    rc, out, _ = run(capsys, "--zones", where, "--json")
+    changes = json.loads(out)["changes"]
+    assert rc == 0 and len(changes) == 7 and {c["kind"] for c in changes} == {"record"}

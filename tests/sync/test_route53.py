@@ -8,14 +8,13 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from gslb.model import Zone
 from gslb.sync.desired import Options, build
 from gslb.sync.plan import Limits, make_plan, steps
 from gslb.sync.records import CLAIM_LABEL, norm_name
 from gslb.sync.route53 import ApplyError, Route53, SyncError
-from tests.sync.conftest import EXAMPLE_TEXT, actions, edit, record_sets, sync
+from tests.sync.conftest import EXAMPLE_TEXT, Counting, actions, edit, record_sets, sync
 
 ZoneFrom = Callable[[str], Zone]
 
@@ -218,32 +217,6 @@ def big_zone(zone: Zone, names: int) -> Zone:
         for i in range(names)
     }
     return dataclasses.replace(zone, gslb=MappingProxyType(gslb), fences=())
-
-
-class Counting:
-    """A client that counts ChangeResourceRecordSets requests and can fail one."""
-
-    def __init__(
-        self, client: Any, fail_on: int = 0, code: str = "InvalidChangeBatch", times: int = 1
-    ) -> None:
-        self.client = client
-        self.fail_on = fail_on
-        self.code = code
-        self.times = times
-        self.batches: list[list[dict[str, Any]]] = []
-        self.calls = 0
-
-    def change_resource_record_sets(self, **params: Any) -> Any:
-        self.calls += 1
-        if self.calls >= self.fail_on > 0 and self.times > 0:
-            self.times -= 1
-            error = {"Error": {"Code": self.code, "Message": "injected"}}
-            raise ClientError(error, "ChangeResourceRecordSets")  # type: ignore[arg-type]
-        self.batches.append(params["ChangeBatch"]["Changes"])
-        return self.client.change_resource_record_sets(**params)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
 
 
 def test_batches_split_a_zone_of_2000_names(route53: Any, hosted: str, zone_from: ZoneFrom) -> None:
