@@ -136,7 +136,7 @@ def endpoint_check(
         search=hc.match[:MAX_SEARCH] if http and hc.match else None,
         interval=interval,
         failures=min(10, max(1, hc.fall)),
-        sni=hc.check == "https",
+        sni=hc.check == "https" and fqdn is not None,  # as the prober: SNI is the host
     )
     return spec, notes
 

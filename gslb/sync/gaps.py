@@ -29,15 +29,33 @@ def gaps(name: GslbName, latency_sets: Sequence[str]) -> list[Notice]:
                 "(--verify estimates where)",
             )
         )
-        first = name.default_order[0] if name.default_order else name.regions[0].name
+        if name.default_location is not None:
+            default = f"are ordered by distance from {name.default_location}"
+        else:
+            first = name.default_order[0] if name.default_order else name.regions[0].name
+            default = f"get its default order ({first} first)"
         out.append(
             Notice(
                 "default",
                 n,
-                f"clients gslb cannot locate get its default order ({first} first); Route 53 "
-                "locates every resolver and answers it by latency",
+                f"clients gslb cannot locate {default}; Route 53 locates every resolver and "
+                "answers it by latency",
             )
         )
+    shared: dict[str, list[str]] = {}
+    for r in name.regions:
+        if r.aws_region is not None:
+            shared.setdefault(r.aws_region, []).append(r.name)
+    for aws, regions in sorted(shared.items()):
+        if len(regions) > 1:
+            out.append(
+                Notice(
+                    "latency",
+                    n,
+                    f"{' and '.join(regions)} share aws-region {aws}: Route 53 latency cannot "
+                    "tell them apart",
+                )
+            )
     if any(
         e.health is not None and e.health.load is not None
         for r in name.regions

@@ -40,9 +40,9 @@ ENDPOINTS: list[tuple[str, Endpoint, dict[str, Any] | None, set[str]]] = [
         set(),
     ),
     (
-        "https: SNI on, the default port",
+        "https without host: the default port, no SNI name",
         ep(check="https"),
-        {"type": "HTTPS", "port": 443, "path": "/", "fqdn": None, "sni": True, "search": None},
+        {"type": "HTTPS", "port": 443, "path": "/", "fqdn": None, "sni": False, "search": None},
         {"health"},  # rise 2 / fall 3
     ),
     (

@@ -203,6 +203,16 @@ CASES = [
         errors={"clash"},
     ),
     Case(
+        "two regions in one AWS region: a warning",
+        edits=[("aws-region: eu-central-1", "aws-region: eu-west-1")],
+        check=lambda d: (
+            any(
+                "eu-west and eu-central share aws-region eu-west-1" in w.message for w in d.warnings
+            )
+            or pytest.fail("shared")
+        ),
+    ),
+    Case(
         "--static: the zone's records, apex SOA/NS excepted",
         options=Options(static=True),
         check=static_records,
