@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from gslb import __version__
 
-COMMANDS = ("serve", "check", "resolve", "geoip", "geodb")
+COMMANDS = ("serve", "check", "resolve", "geoip", "geodb", "sync")
 
 
 def build_parser() -> argparse.ArgumentParser:

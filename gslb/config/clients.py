@@ -117,5 +117,3 @@ def shared(a: ClientMatch, b: ClientMatch) -> str | None:
             if net.version == other.version and net.overlaps(other):
                 return str(net if net.prefixlen >= other.prefixlen else other)
     return None
-
-

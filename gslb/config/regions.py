@@ -55,7 +55,6 @@ def read_location(sink: Sink, node: Node, what: str) -> tuple[float, float] | No
     return None if lat is None or lon is None else (lat, lon)
 
 
-
 def _address(sink: Sink, node: Node, what: str) -> IPAddress | None:
     text = sink.text(node, f"address in {what}")
     if text is None:

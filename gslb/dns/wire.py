@@ -292,9 +292,7 @@ def opt_bytes(do: bool, ecs: bytes | None, scope: int, ext_rcode: int = 0) -> by
         return _OPT_PREFIX + struct.pack("!IH", ttl, 0)
     option = ecs[:3] + bytes([scope]) + ecs[4:]
     return (
-        _OPT_PREFIX
-        + struct.pack("!IHHH", ttl, 4 + len(option), ECS_OPTION, len(option))
-        + option
+        _OPT_PREFIX + struct.pack("!IHHH", ttl, 4 + len(option), ECS_OPTION, len(option)) + option
     )
 
 

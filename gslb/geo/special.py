@@ -135,8 +135,6 @@ def special_lookup(address: IPAddress) -> Lookup | None:
     return _TABLES[address.version].find(int(address))
 
 
-
-
 def overlaps_special(family: int, first: int, last: int) -> bool:
     """Whether the integer range [first, last] touches a special-purpose block."""
     return _TABLES[family].overlaps(first, last)

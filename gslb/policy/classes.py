@@ -11,12 +11,13 @@ the scope, so nothing after this can carry a client out of its fence.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from gslb.model import AllDown, Fence, GslbName, IPAddress, Location, Region, Rule, Step
 
-__all__ = ["ClientClass", "classify", "classify_unlocatable", "region_names"]
+__all__ = ["ClientClass", "classify", "classify_unlocatable", "every_class", "region_names"]
 
 #: Fail-closed beats fail-open when several matching fences disagree.
 _SEVERITY: Final[dict[str, int]] = {"fail-open": 0, "nodata": 1, "servfail": 2}
@@ -100,7 +101,6 @@ def classify(
     return ClientClass(tuple(fences), rule, tuple(scope), all_down)
 
 
-
 def classify_unlocatable(name: GslbName, trace: list[Step] | None = None) -> ClientClass:
     """The class of a client whose location lookup *failed* (not merely unknown).
 
@@ -124,3 +124,27 @@ def classify_unlocatable(name: GslbName, trace: list[Step] | None = None) -> Cli
         trace.append(Step("fence", region_names(scope), removed, note))
         trace.append(Step("rules", region_names(scope), note="not applied to an unknown client"))
     return ClientClass(tuple(fences), None, scope, all_down)
+
+
+def every_class(
+    name: GslbName, countries: Mapping[str, str]
+) -> tuple[tuple[Location | None, ClientClass], ...]:
+    """The class of every place the name's fences and rules can tell apart, by geography.
+
+    ``countries`` maps each country code to its continent (``gslb.geo.countries``). The
+    places are: no location (``None``), each continent on its own (a client located no
+    closer than its continent), each country with its continent, and each subdivision a
+    fence or rule names, with its country and continent. Each is classified by
+    :func:`classify` itself, so a caller listing classes (``gslb sync``) cannot drift
+    from what the server does. CIDR matches cut across places and are not listed.
+    """
+    continents = sorted(set(countries.values()))
+    matches = [f.match for f in name.fences] + [r.match for r in name.rules]
+    subdivisions = sorted({s for m in matches for s in m.subdivisions})
+    places: list[Location | None] = [None]
+    places += [Location(continent=c) for c in continents]
+    places += [Location(country=c, continent=countries[c]) for c in sorted(countries)]
+    for sub in subdivisions:
+        country = sub.split("-", 1)[0]
+        places.append(Location(country=country, continent=countries.get(country), subdivision=sub))
+    return tuple((place, classify(name, place, None)) for place in places)

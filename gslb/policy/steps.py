@@ -278,9 +278,7 @@ def _all_down(w: _Work) -> None:
     if all_down == "fail-open":
         # inside the scope only; regions an operator drained are the last resort
         live = w.decider.region
-        ordered = [r for r in scope if not live(r).drained] + [
-            r for r in scope if live(r).drained
-        ]
+        ordered = [r for r in scope if not live(r).drained] + [r for r in scope if live(r).drained]
         _answer(w, ordered, as_if_healthy=True)
         note = f"every region in scope is down: failing open to {ordered[0].name}"
         if w.outcome == "nodata":
