@@ -2,7 +2,9 @@
 
 Reads any GeoIP2/GeoLite2 City or Country database, DB-IP's, or the compact one
 built by ``gslb geodb build`` (shipped as ``data/dbip-city-lite.mmdb.xz`` and
-unpacked beside itself on first open). Opening validates the file (metadata and a
+unpacked beside itself on first open; where that directory is read-only, as in a
+system-wide install run by another user, into :func:`gslb.defaults.cache_dir`
+instead). Opening validates the file (metadata and a
 probe lookup of well-known addresses), so the server refuses to start on a missing,
 corrupt or unsuitable database with a :class:`~gslb.errors.GeoDatabaseError`.
 
@@ -128,6 +130,43 @@ def _validate(
             )
 
 
+def _writable(directory: Path) -> bool:
+    return os.access(directory, os.W_OK)
+
+
+def _unpack_target(mmdb: Path, xz: Path) -> Path:
+    """Where ``xz`` is unpacked: beside itself (as ``mmdb``) unless that directory is
+    read-only and holds no up-to-date copy; then the cache directory.
+
+    A copy in the cache is current when it has exactly the ``.xz``'s mtime (unpacking
+    sets it), so a different ``.xz`` of the same name, older or newer, replaces it.
+    """
+    try:
+        if mmdb.stat().st_mtime_ns >= xz.stat().st_mtime_ns:
+            return mmdb
+    except FileNotFoundError:
+        pass
+    if _writable(mmdb.parent):
+        return mmdb
+    cache = defaults.cache_dir()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GeoDatabaseError(
+            f"{xz}: its directory is read-only and the cache {cache} cannot be made: {exc}; "
+            "set XDG_CACHE_HOME (or CACHE_DIRECTORY) to a writable directory"
+        ) from exc
+    return cache / mmdb.name
+
+
+def _stale(mmdb: Path, xz: Path, beside: bool) -> bool:
+    try:
+        unpacked, packed = mmdb.stat().st_mtime_ns, xz.stat().st_mtime_ns
+    except FileNotFoundError:
+        return True
+    return unpacked < packed if beside else unpacked != packed
+
+
 def _unpack(
     mmdb: Path, xz: Path, probes: Iterable[IPAddress], centroids: Mapping[str, tuple[float, float]]
 ) -> None:
@@ -227,7 +266,8 @@ class GeoDatabase:
         probes: Iterable[IPAddress] = PROBES,
         centroids: Mapping[str, tuple[float, float]] = CENTROIDS,
     ) -> GeoDatabase:
-        """Open and validate ``path``, unpacking its ``.xz`` sibling when that is newer.
+        """Open and validate ``path``, unpacking its ``.xz`` sibling when that is newer
+        (beside it, or into the cache directory when its directory is read-only).
 
         ``centroids`` (country -> (lat, lon)) locates clients of a Country-only
         database, or records without coordinates. Raises GeoDatabaseError with the
@@ -236,11 +276,9 @@ class GeoDatabase:
         mmdb, xz = _paths(path)
         probes = tuple(probes)
         if xz.exists():
-            try:
-                stale = mmdb.stat().st_mtime_ns < xz.stat().st_mtime_ns
-            except FileNotFoundError:
-                stale = True
-            if stale:
+            target = _unpack_target(mmdb, xz)
+            beside, mmdb = target == mmdb, target
+            if _stale(mmdb, xz, beside):
                 try:
                     _unpack(mmdb, xz, probes, centroids)
                 except GeoDatabaseError as exc:
