@@ -28,6 +28,10 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         zones = load_zones(args.paths)
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     for zone in zones:
         records = sum(len(rr.rdatas) for sets in zone.rrsets.values() for rr in sets.values())
         print(
-            f"ok: {zone.origin} serial {zone.soa.serial}, {records} records, "
-            f"{len(zone.gslb)} gslb names"
+            f"ok: {zone.origin} serial {zone.soa.serial}, {plural(records, 'record')}, "
+            f"{plural(len(zone.gslb), 'gslb name')}"
         )
     return 0

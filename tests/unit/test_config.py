@@ -660,7 +660,7 @@ def test_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out.splitlines()
     assert out == [
         "ok: 2.0.192.in-addr.arpa. serial 2026112701, 6 records, 0 gslb names",
-        "ok: example.com. serial 2026112701, 50 records, 1 gslb names",
+        "ok: example.com. serial 2026112701, 50 records, 1 gslb name",
     ]
 
 
