@@ -25,6 +25,7 @@ from gslb.dns import engine
 from gslb.dns.view import ConfigView, View
 from gslb.dns.wire import CLASS_IN, ECS_OPTION, EDNS_UDP_SIZE, OPT, parse_query
 from gslb.errors import GslbError
+from gslb.geo.coverage import unmatchable
 from gslb.geo.database import GeoDatabase
 from gslb.model import EndpointKey, LiveState, RegionKey, Zone
 
@@ -275,6 +276,8 @@ def run(args: argparse.Namespace) -> int:
         for line in str(e).splitlines():
             print(f"gslb resolve: {line}", file=sys.stderr)
         return EXIT_USAGE
+    for problem in unmatchable(zones, subdivisions=geo.subdivisions, database=str(geo.path)):
+        print(f"gslb resolve: warning (gslb serve refuses this): {problem}", file=sys.stderr)
     view = View(ConfigView(zones, geo), state)
     names = [args.name] if args.name else [n for z in zones for n in sorted(z.gslb)]
     if not names:

@@ -36,7 +36,7 @@ from gslb import defaults
 from gslb.errors import GeoDatabaseError
 from gslb.geo.centroids import CENTROIDS
 from gslb.geo.locator import NOWHERE
-from gslb.geo.records import Fields, routing_fields
+from gslb.geo.records import Fields, record_fields, routing_fields
 from gslb.geo.special import special_lookup_int
 from gslb.model import CLIENT_PREFIX, IPAddress, Location, Lookup, client_network
 
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 #: database at open: they must come back with a country and coordinates.
 PROBES: tuple[IPAddress, ...] = (IPv4Address("8.8.8.8"), IPv6Address("2001:4860:4860::8888"))
 
+#: Records read at open to tell whether the database has subdivision codes (~20 ms).
+SUBDIVISION_SAMPLE = 10_000
 RECENT_LIMIT = 1 << 15  # cached answers per /24 or /48; cleared whole when full
 _LOOKUP_ERRORS = (InvalidDatabaseError, OSError, ValueError, TypeError, AttributeError)
 Signature = tuple[tuple[int, int, int] | None, tuple[int, int] | None]
@@ -167,6 +169,23 @@ def _stale(mmdb: Path, xz: Path, beside: bool) -> bool:
     return unpacked < packed if beside else unpacked != packed
 
 
+def _has_subdivisions(reader: Any, limit: int = SUBDIVISION_SAMPLE) -> bool:
+    """Whether any of the first ``limit`` records has a subdivision ISO code.
+
+    A database that cannot be walked counts as having them: nothing is reported
+    rather than something false.
+    """
+    try:
+        for count, (_network, record) in enumerate(reader, 1):
+            if isinstance(record, Mapping) and record_fields(record)[2] is not None:
+                return True
+            if count >= limit:
+                break
+    except (*_LOOKUP_ERRORS, RuntimeError):
+        return True
+    return False
+
+
 def _unpack(
     mmdb: Path, xz: Path, probes: Iterable[IPAddress], centroids: Mapping[str, tuple[float, float]]
 ) -> None:
@@ -220,6 +239,7 @@ class GeoDatabase:
         "description",
         "ip_version",
         "node_count",
+        "subdivisions",
         "_xz",
         "_reader",
         "_get",
@@ -246,6 +266,8 @@ class GeoDatabase:
         self.description: str = str(desc.get("en") or next(iter(desc.values()), ""))
         self.ip_version: int = int(md.ip_version)
         self.node_count: int = int(md.node_count)
+        #: whether records carry subdivision codes (fences naming them can match)
+        self.subdivisions: bool = _has_subdivisions(reader)
         self._xz = xz
         self._reader = reader
         self._get = reader.get_with_prefix_len

@@ -133,12 +133,12 @@ def test_installed_wheel_checks_and_serves_from_another_directory(
     package = Path(where.stdout.strip()).parent
     assert package.is_relative_to(venv), "the wheel's gslb, not the checkout's"
 
-    check = run([gslb, "check"], cwd=elsewhere, env=env)
+    prefix = read_only(package)
+    check = run([*prefix, gslb, "check"], cwd=elsewhere, env=env)
     assert "ok: example.com. serial 2026112701" in check.stdout
 
     port = free_port()
     log = tmp_path / "serve.log"
-    prefix = read_only(package)
     with log.open("w") as out:
         proc = subprocess.Popen(
             [*prefix, gslb, "serve", "--dns", f"127.0.0.1:{port}"],
