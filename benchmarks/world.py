@@ -43,7 +43,7 @@ RIR_V6 = (
     IPv6Network("2a00::/12"),
     IPv6Network("2c00::/12"),
 )
-FORMAT_VERSION = 1  # bump when the content of a datafile for the same inputs changes
+FORMAT_VERSION = 2  # bump when the content of a datafile for the same inputs changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +98,20 @@ def frame(messages: Iterable[bytes]) -> bytes:
 # --------------------------------------------------------------------------- sampling
 
 
-def _located(rec: object) -> bool:
-    return isinstance(rec, dict) and "location" in rec and "latitude" in rec["location"]
+def located(rec: object) -> bool:
+    """Whether a database record gives a country and coordinates (what routing needs).
+
+    DB-IP's "ZZ / Undefined" records sit at (0, 0) and locate nothing, as in gslb.
+    """
+    if not isinstance(rec, dict):
+        return False
+    country = (rec.get("country") or {}).get("iso_code")
+    loc = rec.get("location") or {}
+    return (
+        country not in (None, "ZZ")
+        and loc.get("latitude") is not None
+        and loc.get("longitude") is not None
+    )
 
 
 def sample_v4(reader: maxminddb.Reader, count: int, rnd: random.Random) -> list[IPv4Network]:
@@ -111,29 +123,40 @@ def sample_v4(reader: maxminddb.Reader, count: int, rnd: random.Random) -> list[
             raise RuntimeError("the database locates almost no IPv4 addresses")
         addr = IPv4Address(rnd.getrandbits(32))
         rec = reader.get(addr)
-        if _located(rec):
+        if located(rec):
             out.append(IPv4Network((int(addr) >> 8 << 8, 24)))
     return out
 
 
-def sample_v6(
-    reader: maxminddb.Reader, count: int, rnd: random.Random, draws: int = 200_000
-) -> list[IPv6Network]:
+def v6_places(
+    reader: maxminddb.Reader, rnd: random.Random, draws: int = 200_000
+) -> list[list[IPv6Network]]:
+    """Located IPv6 database networks hit by random addresses in the RIR blocks, per place.
+
+    One list per distinct (latitude, longitude), in a fixed order, so that a caller can
+    draw a place uniformly: address weight means nothing for IPv6 in DB-IP Lite.
+    """
     by_place: dict[tuple[float, float], list[IPv6Network]] = {}
     for i in range(draws):
         block = RIR_V6[i % len(RIR_V6)]
         addr = IPv6Address(int(block.network_address) | rnd.getrandbits(128 - block.prefixlen))
         rec, plen = reader.get_with_prefix_len(addr)
-        if _located(rec):
+        if located(rec):
             loc: Any = rec["location"]  # type: ignore[index, call-overload]
             net = IPv6Network((int(addr) >> (128 - plen) << (128 - plen), plen))
             by_place.setdefault((loc["latitude"], loc["longitude"]), []).append(net)
     if not by_place:
         raise RuntimeError("the database locates no IPv6 addresses in the RIR blocks")
-    places = sorted(by_place)
+    return [by_place[place] for place in sorted(by_place)]
+
+
+def sample_v6(
+    reader: maxminddb.Reader, count: int, rnd: random.Random, draws: int = 200_000
+) -> list[IPv6Network]:
+    places = v6_places(reader, rnd, draws)
     out: list[IPv6Network] = []
     for _ in range(count):
-        net = rnd.choice(by_place[rnd.choice(places)])
+        net = rnd.choice(rnd.choice(places))
         base = int(net.network_address)
         if net.prefixlen < 56:
             base |= rnd.getrandbits(56 - net.prefixlen) << (128 - 56)
@@ -185,26 +208,29 @@ def build_queries(
 # --------------------------------------------------------------------------- cached file
 
 
+def database_identity(mmdb: Path) -> dict[str, object]:
+    """What a generated file depends on in the database: its path, size and mtime."""
+    st = mmdb.stat()
+    return {"mmdb": str(mmdb.resolve()), "mmdb_size": st.st_size, "mmdb_mtime": int(st.st_mtime)}
+
+
+def built_from(meta_path: Path, inputs: dict[str, object]) -> dict[str, Any] | None:
+    """The JSON note beside a generated file when it records exactly ``inputs``."""
+    try:
+        note: dict[str, Any] = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None
+    return note if note.get("inputs") == inputs else None
+
+
 def ensure_world(mmdb: Path, out_dir: Path, count: int = 100_000, seed: int = 1) -> Path:
     """Build (or reuse) ``world-<count>-<seed>.bin`` next to a JSON note of its inputs."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"world-{count}-{seed}.bin"
     meta_path = path.with_suffix(".json")
-    st = mmdb.stat()
-    meta = {
-        "format": FORMAT_VERSION,
-        "mmdb": str(mmdb.resolve()),
-        "mmdb_size": st.st_size,
-        "mmdb_mtime": int(st.st_mtime),
-        "count": count,
-        "seed": seed,
-    }
-    if path.exists() and meta_path.exists():
-        try:
-            if json.loads(meta_path.read_text())["inputs"] == meta:
-                return path
-        except (ValueError, KeyError):
-            pass
+    meta = {"format": FORMAT_VERSION, **database_identity(mmdb), "count": count, "seed": seed}
+    if path.exists() and built_from(meta_path, meta) is not None:
+        return path
     queries = build_queries(mmdb, count, seed)
     path.write_bytes(frame(encode_query(q) for q in queries))
     summary = summarize(queries)
