@@ -1,4 +1,4 @@
-"""gslb vs gdnsd, side by side, with dnsperf on loopback: the method of BENCHMARKING.md.
+"""gslb vs gdnsd, side by side, with dnsperf on loopback: the method of benchmarks/README.md.
 
 One command (from the repository root)::
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from gslb import __version__
+from gslb.cli.options import add_common
 
 COMMANDS = ("serve", "check", "resolve", "geoip", "geodb", "sync")
 
@@ -22,11 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gslb", description="Global server load balancer: an authoritative Geo-DNS server."
     )
     parser.add_argument("--version", action="version", version=f"gslb {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     sub.required = True
     for name in COMMANDS:
         importlib.import_module(f"gslb.cli.{name}").register(sub)
+    add_common(parser)  # -v and friends before or after any sub-command
     return parser
 
 

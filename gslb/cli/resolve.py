@@ -8,7 +8,9 @@ path as a live query, so the explanation cannot drift from what the server does.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import math
 import struct
 import sys
 from collections.abc import Sequence
@@ -18,10 +20,12 @@ from typing import Any
 
 from gslb import defaults
 from gslb.config import load_zones
+from gslb.config.yamlsource import suggest
 from gslb.dns import engine
 from gslb.dns.view import ConfigView, View
 from gslb.dns.wire import CLASS_IN, ECS_OPTION, EDNS_UDP_SIZE, OPT, parse_query
 from gslb.errors import GslbError
+from gslb.geo.coverage import unmatchable
 from gslb.geo.database import GeoDatabase
 from gslb.model import EndpointKey, LiveState, RegionKey, Zone
 
@@ -65,27 +69,68 @@ def build_query(name: str, qtype: int, ecs: str | None) -> bytes:
     return out
 
 
+def _region_problem(name: str, option: str, zones: Sequence[Zone]) -> str | None:
+    if any(name in zone.regions for zone in zones):
+        return None
+    known = sorted({r for zone in zones for r in zone.regions})
+    return f"{option}: no zone defines region '{name}'{suggest(name, known)}"
+
+
 def parse_state(down: list[str], load: list[str], zones: Sequence[Zone]) -> LiveState:
     """``--down REGION[/ADDRESS]`` and ``--load REGION=LOAD`` as a live state; a region
-    name means that region in every zone that defines it."""
+    name means that region in every zone that defines it.
+
+    Unknown regions and endpoints, and loads that are not numbers in 0..1, are
+    rejected: a ValueError naming every problem (one per line, with a "did you mean").
+    """
+    problems: list[str] = []
     regions: set[RegionKey] = set()
     endpoints: set[EndpointKey] = set()
     for item in down:
-        name, _, address = item.partition("/")
-        for zone in zones:
-            if name in zone.regions:
-                if address:
-                    endpoints.add((zone.origin, name, str(ip_address(address))))
-                else:
-                    regions.add((zone.origin, name))
+        name, slash, text = item.partition("/")
+        option = f"--down {item}"
+        if (why := _region_problem(name, option, zones)) is not None:
+            problems.append(why)
+            continue
+        if not slash:
+            regions.update((zone.origin, name) for zone in zones if name in zone.regions)
+            continue
+        try:
+            address = str(ip_address(text))
+        except ValueError:
+            problems.append(f"{option}: '{text}' is not an IP address")
+            continue
+        holders = [z for z in zones if name in z.regions]
+        known = sorted({e.text for z in holders for e in z.regions[name].endpoints})
+        if address not in known:
+            hint = suggest(address, known) or f" (its endpoints: {', '.join(known)})"
+            problems.append(f"{option}: {address} is not an endpoint of region '{name}'{hint}")
+            continue
+        endpoints.update(
+            (z.origin, name, address)
+            for z in holders
+            if any(e.text == address for e in z.regions[name].endpoints)
+        )
     loads: dict[RegionKey, float] = {}
     for item in load:
-        name, sep, value = item.partition("=")
+        name, sep, text = item.partition("=")
+        option = f"--load {item}"
         if not sep:
-            raise ValueError(f"--load {item!r} is not REGION=LOAD")
-        for zone in zones:
-            if name in zone.regions:
-                loads[(zone.origin, name)] = float(value)
+            problems.append(f"{option}: not REGION=LOAD (like us-east=0.93)")
+            continue
+        if (why := _region_problem(name, option, zones)) is not None:
+            problems.append(why)
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0 <= value <= 1:  # also rejects nan
+            problems.append(f"{option}: load '{text}' must be a number from 0 to 1")
+            continue
+        loads.update({(zone.origin, name): value for zone in zones if name in zone.regions})
+    if problems:
+        raise ValueError("\n".join(problems))
     return LiveState(frozenset(regions), frozenset(endpoints), load=MappingProxyType(loads))
 
 
@@ -182,6 +227,35 @@ def _text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: Exit status per answer: the worst one wins when several names are resolved.
+EXIT_CODES = {"NOERROR": 0, "NXDOMAIN": 3, "REFUSED": 4, "SERVFAIL": 5}
+EXIT_USAGE, EXIT_CONFIG = 2, 1
+
+
+def _why_not(name: str, rcode: str, zones: Sequence[Zone]) -> str | None:
+    """A sentence for an answer that is not NOERROR: which zone (not) and what was meant."""
+    fqdn = name.rstrip(".").lower() + "."
+    if rcode == "REFUSED":
+        origins = ", ".join(z.origin for z in zones) or "none"
+        meant = [n for z in zones for n in z.gslb if n.startswith(fqdn.rstrip(".") + ".")]
+        hint = f" (did you mean {meant[0]}?)" if meant else ""
+        return f"no loaded zone holds {fqdn} (zones: {origins}){hint}"
+    if rcode == "NXDOMAIN":
+        zone = max(
+            (z for z in zones if z.contains(fqdn)), key=lambda z: len(z.origin), default=None
+        )
+        if zone is None:
+            return f"{fqdn} does not exist"
+        cut = -len(zone.origin) - 1
+        labels = {n[:cut]: n for n in (*zone.gslb, *zone.rrsets) if n != zone.origin}
+        close = difflib.get_close_matches(fqdn[:cut], list(labels), n=1, cutoff=0.6)
+        hint = f" (did you mean {labels[close[0]]}?)" if close else ""
+        return f"{fqdn} does not exist in zone {zone.origin}{hint}"
+    if rcode == "SERVFAIL":
+        return f"{fqdn}: the policy answered SERVFAIL (see the all-down step)"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         source = ip_address(args.source)
@@ -189,26 +263,35 @@ def run(args: argparse.Namespace) -> int:
             ip_network(args.ecs, strict=False)
     except ValueError as e:
         print(f"gslb resolve: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         zones = load_zones(args.zones or [defaults.ZONES])
         geo = GeoDatabase.open(args.geoip)
     except GslbError as e:
         print(f"gslb resolve: {e}", file=sys.stderr)
-        return 1
+        return EXIT_CONFIG
     try:
         state = parse_state(args.down, args.load, zones)
     except ValueError as e:
-        print(f"gslb resolve: {e}", file=sys.stderr)
-        return 2
+        for line in str(e).splitlines():
+            print(f"gslb resolve: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    for problem in unmatchable(zones, subdivisions=geo.subdivisions, database=str(geo.path)):
+        print(f"gslb resolve: warning (gslb serve refuses this): {problem}", file=sys.stderr)
     view = View(ConfigView(zones, geo, compile_all=False), state)
     names = [args.name] if args.name else [n for z in zones for n in sorted(z.gslb)]
     if not names:
         print("gslb resolve: no GSLB names in the loaded zones", file=sys.stderr)
-        return 1
+        return EXIT_CONFIG
     results = [explain(view, n, args.type, str(source), args.ecs) for n in names]
     if args.json:
         print(json.dumps(results[0] if args.name else results, indent=2))
     else:
         print("\n\n".join(_text(r) for r in results))
-    return 0
+    status = 0
+    for result in results:
+        why = _why_not(result["name"], result["rcode"], zones)
+        if why is not None:
+            print(f"gslb resolve: {why}", file=sys.stderr)
+        status = max(status, EXIT_CODES.get(result["rcode"], EXIT_CODES["SERVFAIL"]))
+    return status

@@ -11,14 +11,14 @@ can match to a region outside that fence. Every problem goes to the caller's
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gslb.config.clients import read_match
 from gslb.config.clients import shared as shared_client
 from gslb.config.rdata import MAX_TTL, InvalidValue, parse_owner
 from gslb.config.regions import read_location
-from gslb.config.yamlsource import Node, Sink, suggest
+from gslb.config.yamlsource import Node, ScalarNode, SequenceNode, Sink, suggest
 from gslb.model import AllDown, Fence, GslbName, Pick, Region, Rule, Spill
 
 __all__ = ["ALL_DOWN", "read_fences", "read_gslb"]
@@ -43,8 +43,13 @@ def _read_region_list(
     what: str,
     regions: dict[str, Region | None],
     within: Sequence[str] | None = None,
+    unread: bool = False,
 ) -> list[str] | None:
-    """Known, distinct region names; ``within`` (a gslb name's regions) restricts them."""
+    """Known, distinct region names; ``within`` (a gslb name's regions) restricts them.
+
+    ``unread``: the zone's ``regions:`` section could not be read (its problem is
+    reported), so unknown names are not reported again, one by one.
+    """
     items = sink.sequence(node, f"regions of {what}")
     if items is None:
         return None
@@ -54,7 +59,8 @@ def _read_region_list(
         if name is None:
             continue
         if name not in regions:
-            sink.add(item, f"unknown region '{name}' in {what}{suggest(name, regions)}")
+            if not unread:
+                sink.add(item, f"unknown region '{name}' in {what}{suggest(name, regions)}")
         elif within is not None and name not in within:
             sink.add(item, f"region '{name}' in {what} is not one of the name's regions")
         elif name in out:
@@ -70,6 +76,7 @@ def read_fences(
     regions: dict[str, Region | None],
     outer: Sequence[Fence],
     scope: str,
+    unread: bool = False,
 ) -> list[Fence]:
     """Fences in file order; overlapping fences with disjoint regions are reported."""
     if node is None:
@@ -87,7 +94,7 @@ def read_fences(
         if f is None or "clients" not in f or "regions" not in f:
             continue
         match = read_match(sink, f["clients"], what)
-        names = _read_region_list(sink, f["regions"], what, regions)
+        names = _read_region_list(sink, f["regions"], what, regions, unread=unread)
         all_down: AllDown | None = "fail-open"
         if "all-down" in f and (text := sink.string(f["all-down"], "all-down")) is not None:
             all_down = next((a for a in ALL_DOWN if a == text), None)
@@ -111,6 +118,16 @@ def read_fences(
 # --------------------------------------------------------------------------- gslb names
 
 
+def _written(node: Node | None, regions: Mapping[str, object]) -> list[str] | None:
+    """The names written in a region list that failed to read (a duplicate, say), or
+    ``None`` when it cannot be trusted (no list, or an unknown region, which may be a
+    typo for one that rules and default name): then nothing is checked against it."""
+    if not isinstance(node, SequenceNode):
+        return None
+    written = [str(item.value) for item in node.value if isinstance(item, ScalarNode)]
+    return written if all(name in regions for name in written) else None
+
+
 @dataclass(slots=True)
 class _NameReader:
     """Reads one ``gslb:`` entry; the zone's regions and fences are already read."""
@@ -120,6 +137,7 @@ class _NameReader:
     label: str
     regions: dict[str, Region | None]
     zone_fences: Sequence[Fence]
+    unread: bool = False  # the zone's regions: section could not be read
 
     @property
     def what(self) -> str:
@@ -138,18 +156,25 @@ class _NameReader:
                 sink.add(f["degraded-ttl"], f"degraded-ttl {degraded} exceeds ttl {ttl}")
                 degraded = None
         if "regions" in f:
-            names = _read_region_list(sink, f["regions"], what, self.regions)
+            names = _read_region_list(sink, f["regions"], what, self.regions, unread=self.unread)
         elif self.regions:
             names = list(self.regions)
         else:
-            sink.add(node, f"{what} has no regions: define 'regions:' in the zone")
+            if not self.unread:
+                sink.add(node, f"{what} has no regions: define 'regions:' in the zone")
             names = None
-        fences = read_fences(sink, f.get("fences"), self.regions, self.zone_fences, f" of {what}")
+        # A broken region list was reported once; what follows is checked against what
+        # it says (or not at all), so one typo does not make every rule look wrong.
+        within = names if names is not None else _written(f.get("regions"), self.regions)
+        fences = read_fences(
+            sink, f.get("fences"), self.regions, self.zone_fences, f" of {what}", self.unread
+        )
         all_fences = (*self.zone_fences, *fences)
-        rules = self._rules(f["rules"], names or [], all_fences) if "rules" in f else []
-        default = self._default(f["default"], names or []) if "default" in f else ([], None)
+        rules = self._rules(f["rules"], within, all_fences) if "rules" in f else []
+        default = self._default(f["default"], within) if "default" in f else ([], None)
         spill = self._spill(f["spill"]) if "spill" in f else Spill()
-        objs = [self.regions.get(n) for n in names or []]
+        unknown: list[Region | None] = [None]  # a broken list: pick count is not checked
+        objs = [self.regions.get(n) for n in names] if names is not None else unknown
         pick = self._pick(f["pick"], objs) if "pick" in f else Pick()
         if (
             ttl is None
@@ -175,7 +200,9 @@ class _NameReader:
             pick=pick,
         )
 
-    def _rules(self, node: Node, names: list[str], fences: Sequence[Fence]) -> list[Rule] | None:
+    def _rules(
+        self, node: Node, names: Sequence[str] | None, fences: Sequence[Fence]
+    ) -> list[Rule] | None:
         sink = self.sink
         items = sink.sequence(node, f"rules of {self.what}")
         if items is None:
@@ -187,7 +214,7 @@ class _NameReader:
             if f is None or "clients" not in f or "regions" not in f:
                 continue
             match = read_match(sink, f["clients"], what)
-            regs = _read_region_list(sink, f["regions"], what, self.regions, names)
+            regs = _read_region_list(sink, f["regions"], what, self.regions, names, self.unread)
             if match is None or regs is None:
                 continue
             for fence in fences:
@@ -204,7 +231,7 @@ class _NameReader:
         return rules if len(rules) == len(items) else None
 
     def _default(
-        self, node: Node, names: list[str]
+        self, node: Node, names: Sequence[str] | None
     ) -> tuple[list[str], tuple[float, float] | None] | None:
         sink, what = self.sink, f"default of {self.what}"
         f = sink.fields(node, what, ("regions", "location"))
@@ -216,7 +243,7 @@ class _NameReader:
         if "location" in f:
             location = read_location(sink, f["location"], what)
             return None if location is None else ([], location)
-        regs = _read_region_list(sink, f["regions"], what, self.regions, names)
+        regs = _read_region_list(sink, f["regions"], what, self.regions, names, self.unread)
         return None if regs is None else (regs, None)
 
     def _spill(self, node: Node) -> Spill | None:
@@ -260,8 +287,11 @@ def read_gslb(
     regions: dict[str, Region | None],
     fences: Sequence[Fence],
     owner_problem: Callable[[str], str | None],
+    unread: bool = False,
 ) -> dict[str, GslbName]:
-    """Policies by owner; ``owner_problem`` (the zone reader's) reports clashes with records."""
+    """Policies by owner; ``owner_problem`` (the zone reader's) reports clashes with records.
+    ``unread``: the zone's ``regions:`` could not be read, so references to regions are
+    not reported as unknown."""
     out: dict[str, GslbName] = {}
     seen: dict[str, Node] = {}
     for label, (key, value) in (sink.mapping(node, "gslb") or {}).items():
@@ -277,7 +307,7 @@ def read_gslb(
         seen[owner] = key
         if (why := owner_problem(owner)) is not None:
             sink.add(key, why)
-        name = _NameReader(sink, owner, label, regions, fences).read(value)
+        name = _NameReader(sink, owner, label, regions, fences, unread).read(value)
         if name is not None:
             out[owner] = name
     return out

@@ -81,6 +81,16 @@ class _Parsed:
 # --------------------------------------------------------------------------- zone
 
 
+def _unread(root: Node, top: dict[str, Node], section: str) -> bool:
+    """Whether ``section`` was written but could not be read: not a mapping, or
+    misspelled (an unknown top-level key that suggests it). Its problem is reported
+    already; references into it are then not reported one by one."""
+    if section in top:
+        return not isinstance(top[section], MappingNode)
+    keys = [k.value for k, _ in root.value if isinstance(k, ScalarNode)]
+    return any(k not in _TOP and suggest(str(k), (section,)) for k in keys)
+
+
 class _ZoneReader:
     """Reads one composed file; every ``_read_*`` method reports into ``self.sink``."""
 
@@ -116,10 +126,13 @@ class _ZoneReader:
         if "records" in top and self.origin:
             self._read_records(top["records"])
         self.regions = read_regions(sink, top.get("regions"), self.origin)
-        fences = read_fences(sink, top.get("fences"), self.regions, (), "")
+        unread = _unread(root, top, "regions")
+        fences = read_fences(sink, top.get("fences"), self.regions, (), "", unread)
         gslb: dict[str, GslbName] = {}
         if "gslb" in top and self.origin:
-            gslb = read_gslb(sink, top["gslb"], self.origin, self.regions, fences, self._gslb_owner)
+            gslb = read_gslb(
+                sink, top["gslb"], self.origin, self.regions, fences, self._gslb_owner, unread
+            )
         if self.origin:
             self._check_tree(ns or [])
         if sink.problems or soa is None or ns is None:

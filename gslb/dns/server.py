@@ -175,31 +175,38 @@ class DnsServer:
             else:
                 udp, _ = await loop.create_datagram_endpoint(
                     lambda: _Udp(self.source, self.limits.rate_limiter()),
-                    local_addr=(listener.host, port),
-                    family=family,
-                    reuse_port=self.reuse_port or None,
+                    sock=self._udp_socket(listener.host, port, family),
                 )
                 self._udp.append(udp)
             self.bound += [("udp", listener.host, port), ("tcp", listener.host, port)]
 
-    def _batch(
-        self, host: str, port: int, family: socket.AddressFamily
-    ) -> udpbatch.UdpBatch | None:
-        """A bound socket and its batch loop, or None when ctypes setup fails (use asyncio).
+    def _udp_socket(self, host: str, port: int, family: socket.AddressFamily) -> socket.socket:
+        """A bound UDP socket. IPv6 sockets are IPv6-only, as asyncio makes the TCP ones,
+        so ``--dns 0.0.0.0:53 --dns [::]:53`` binds both families on UDP and TCP alike.
 
         No SO_REUSEADDR: on UDP it would let another socket bind the same port and take
         our queries (asyncio refuses it for that reason); SO_REUSEPORT only for workers.
         """
-        assert self._calls is not None
         addr = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)[0][4]
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             if self.reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind(addr)
         except OSError:
             sock.close()
             raise
+        sock.setblocking(False)
+        return sock
+
+    def _batch(
+        self, host: str, port: int, family: socket.AddressFamily
+    ) -> udpbatch.UdpBatch | None:
+        """A bound socket and its batch loop, or None when ctypes setup fails (use asyncio)."""
+        assert self._calls is not None
+        sock = self._udp_socket(host, port, family)
         try:
             return udpbatch.UdpBatch(sock, self.source, self._calls, self.limits.rate_limiter())
         except Exception:

@@ -2,11 +2,12 @@
 
 Reads any GeoIP2/GeoLite2 City or Country database, DB-IP's, or the compact one built
 by ``gslb geodb build`` (shipped as ``data/dbip-city-lite.mmdb.xz`` and unpacked beside
-itself on first open). Opening copies the file where nobody else can change it and
-verifies it in full (:mod:`gslb.geo.dbfile`), then probes well-known addresses, so the
-server refuses to start on a missing, corrupt or unsuitable database with a
-:class:`~gslb.errors.GeoDatabaseError`, and a file edited on disk later can neither
-crash nor mislead the running server.
+itself on first open, or into :func:`gslb.defaults.cache_dir` where that directory is
+read-only, as in a system-wide install run by another user). Opening copies the file
+where nobody else can change it and verifies it in full (:mod:`gslb.geo.dbfile`), then
+probes well-known addresses, so the server refuses to start on a missing, corrupt or
+unsuitable database with a :class:`~gslb.errors.GeoDatabaseError`, and a file edited on
+disk later can neither crash nor mislead the running server.
 
 Our compact database stores a place index per network and one table of places, so a
 lookup is a tree walk returning an int. Other databases return City-shaped maps; each
@@ -34,9 +35,26 @@ from maxminddb.errors import InvalidDatabaseError
 from gslb import defaults
 from gslb.errors import GeoDatabaseError
 from gslb.geo.centroids import CENTROIDS
-from gslb.geo.dbfile import PrivateCopy, Signature, paths, private_copy, signature, unpack
+from gslb.geo.dbfile import (
+    PrivateCopy,
+    Signature,
+    paths,
+    private_copy,
+    signature,
+    stale,
+    unpack,
+    unpack_target,
+)
 from gslb.geo.locator import FAILED, NOWHERE
-from gslb.geo.records import Fields, count_places, for_routing, routing_fields, unpack_place
+from gslb.geo.records import (
+    Fields,
+    count_places,
+    for_routing,
+    places_have_subdivisions,
+    record_fields,
+    routing_fields,
+    unpack_place,
+)
 from gslb.geo.special import special_lookup_int, special_ranges
 from gslb.model import IPAddress, Location, Lookup
 
@@ -48,6 +66,8 @@ log = logging.getLogger(__name__)
 #: database at open: they must come back with a country and coordinates.
 PROBES: tuple[IPAddress, ...] = (IPv4Address("8.8.8.8"), IPv6Address("2001:4860:4860::8888"))
 
+#: Records read at open to tell whether the database has subdivision codes (~20 ms).
+SUBDIVISION_SAMPLE = 10_000
 RECENT_LIMIT = 1 << 15  # cached answers per /24 or /48; cleared whole when full
 _LOOKUP_ERRORS = (InvalidDatabaseError, OSError, ValueError, TypeError, AttributeError)
 
@@ -60,6 +80,23 @@ def _open_reader(copy: PrivateCopy) -> Any:
             return maxminddb.open_database(copy.path, maxminddb.MODE_AUTO)
     except (InvalidDatabaseError, OSError, ValueError) as exc:
         raise GeoDatabaseError(f"{copy.source}: not a valid MaxMind DB file: {exc}") from exc
+
+
+def _has_subdivisions(reader: Any, limit: int = SUBDIVISION_SAMPLE) -> bool:
+    """Whether any of the first ``limit`` records has a subdivision ISO code.
+
+    A database that cannot be walked counts as having them: nothing is reported
+    rather than something false.
+    """
+    try:
+        for count, (_network, record) in enumerate(reader, 1):
+            if isinstance(record, Mapping) and record_fields(record)[2] is not None:
+                return True
+            if count >= limit:
+                break
+    except (*_LOOKUP_ERRORS, RuntimeError):
+        return True
+    return False
 
 
 class StoredPlaces(Sequence[Location | None]):
@@ -122,8 +159,8 @@ class GeoDatabase:
 
     __slots__ = (
         "path", "database_type", "build_epoch", "description", "ip_version", "node_count",
-        "compact", "errors", "_xz", "_copy", "_reader", "_get", "_centroids", "places",
-        "_place_ids", "_recent", "_seen", "_special4", "_special6",
+        "compact", "errors", "subdivisions", "_xz", "_copy", "_reader", "_get", "_centroids",
+        "places", "_place_ids", "_recent", "_seen", "_special4", "_special6",
     )  # fmt: skip
 
     def __init__(
@@ -163,6 +200,11 @@ class GeoDatabase:
                 self.places = StoredPlaces(table, centroids)  # record i is place i + 1
             except ValueError as exc:
                 raise GeoDatabaseError(f"{path}: unreadable place table: {exc}") from exc
+        #: whether records carry subdivision codes (fences naming them can match)
+        if isinstance(table, bytes):
+            self.subdivisions: bool = places_have_subdivisions(table)
+        else:
+            self.subdivisions = _has_subdivisions(reader)
 
     # ----------------------------------------------------------------- opening
 
@@ -182,11 +224,9 @@ class GeoDatabase:
         """
         mmdb, xz = paths(path)
         if xz.exists():
-            try:
-                stale = mmdb.stat().st_mtime_ns < xz.stat().st_mtime_ns
-            except FileNotFoundError:
-                stale = True
-            if stale:
+            target = unpack_target(mmdb, xz)
+            beside, mmdb = target == mmdb, target
+            if stale(mmdb, xz, beside):
                 try:
                     unpack(mmdb, xz)
                 except GeoDatabaseError as exc:

@@ -37,6 +37,7 @@ from typing import Any
 from maxminddb.decoder import Decoder
 from maxminddb.errors import InvalidDatabaseError
 
+from gslb import defaults
 from gslb.errors import GeoDatabaseError
 
 __all__ = [
@@ -46,7 +47,9 @@ __all__ = [
     "paths",
     "private_copy",
     "signature",
+    "stale",
     "unpack",
+    "unpack_target",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,44 @@ def signature(mmdb: Path, xz: Path) -> Signature:
     except OSError:
         packed = None
     return (main, packed)
+
+
+def unpack_target(mmdb: Path, xz: Path) -> Path:
+    """Where ``xz`` is unpacked: beside itself (as ``mmdb``) unless that directory is
+    read-only and holds no up-to-date copy; then the cache directory.
+
+    A copy in the cache is current when it has exactly the ``.xz``'s mtime (unpacking
+    sets it), so a different ``.xz`` of the same name, older or newer, replaces it.
+    """
+    try:
+        if mmdb.stat().st_mtime_ns >= xz.stat().st_mtime_ns:
+            return mmdb
+    except FileNotFoundError:
+        pass
+    if _writable(mmdb.parent):
+        return mmdb
+    cache = defaults.cache_dir()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GeoDatabaseError(
+            f"{xz}: its directory is read-only and the cache {cache} cannot be made: {exc}; "
+            "set XDG_CACHE_HOME (or CACHE_DIRECTORY) to a writable directory"
+        ) from exc
+    return cache / mmdb.name
+
+
+def _writable(directory: Path) -> bool:
+    return os.access(directory, os.W_OK)
+
+
+def stale(mmdb: Path, xz: Path, beside: bool) -> bool:
+    """Whether ``mmdb`` must be unpacked (again) from ``xz``."""
+    try:
+        unpacked, packed = mmdb.stat().st_mtime_ns, xz.stat().st_mtime_ns
+    except FileNotFoundError:
+        return True
+    return unpacked < packed if beside else unpacked != packed
 
 
 def unpack(mmdb: Path, xz: Path) -> None:

@@ -15,6 +15,7 @@ __all__ = [
     "UNKNOWN",
     "Fields",
     "for_routing",
+    "places_have_subdivisions",
     "pack_places",
     "record_fields",
     "routing_fields",
@@ -118,6 +119,12 @@ def count_places(blob: bytes | memoryview) -> int:
     if extra:
         raise ValueError("a gslb place table with a partial entry")
     return size
+
+
+def places_have_subdivisions(blob: bytes) -> bool:
+    """Whether any place of a stored table names a subdivision (a C-speed scan)."""
+    start = len(_PLACES_MAGIC) + 4  # the subdivision code follows country and continent
+    return any(blob[start + i :: _PLACE.size].strip(b"\0") for i in range(4))
 
 
 def unpack_places(blob: bytes) -> list[Fields]:

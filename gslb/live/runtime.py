@@ -24,7 +24,8 @@ from gslb.config import load_zones
 from gslb.dns.responder import Responder
 from gslb.dns.server import DnsServer, Limits, UdpIo
 from gslb.dns.view import ConfigView, View
-from gslb.errors import GslbError
+from gslb.errors import GeoDatabaseError, GslbError
+from gslb.geo.coverage import unmatchable
 from gslb.geo.database import GeoDatabase
 from gslb.model import HostPort, LiveState, Zone
 
@@ -60,6 +61,11 @@ class Runtime:
         self._stopping: asyncio.Event | None = None
 
     def _config(self, zones: Iterable[Zone], geo: GeoDatabase) -> ConfigView:
+        """The config view; refused when a fence or rule names data ``geo`` lacks."""
+        zones = list(zones)
+        problems = unmatchable(zones, subdivisions=geo.subdivisions, database=str(geo.path))
+        if problems:
+            raise GeoDatabaseError("\n".join(problems))
         return ConfigView(zones, geo, chaos=self.settings.chaos)
 
     @property
@@ -99,15 +105,20 @@ class Runtime:
         """
         if not self.geo.changed():
             return False
+        zones = [cz.zone for cz in self.view.config.zones.values()]
         try:
             geo = await asyncio.to_thread(GeoDatabase.open, self.settings.geoip)
+            try:
+                config = self._config(zones, geo)
+            except GslbError:
+                geo.close()
+                raise
         except GslbError as e:
             log.error("geo database change rejected, still using the previous one: %s", e)
             self.geo.acknowledge()
             return False
-        zones = [cz.zone for cz in self.view.config.zones.values()]
         self.geo = geo
-        self.publish_config(self._config(zones, geo))
+        self.publish_config(config)
         _settle_heap()
         log.info("geo database reloaded: %s", geo.describe_file())
         return True

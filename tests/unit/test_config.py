@@ -72,6 +72,11 @@ BAD = [
     ),
     ("gslb-region-twice", 28, 33, "region 'us-east' listed twice in gslb name 'api'"),
     ("gslb-region", 28, 24, "unknown region 'eu-wst' in gslb name 'api' (did you mean 'eu-west'?)"),
+    # one mistake, one problem: rules, default and pick that follow from it are not reported
+    ("gslb-region-cascade", 28, 24,
+     "unknown region 'eu-wst' in gslb name 'api' (did you mean 'eu-west'?)"),
+    ("gslb-region-twice-cascade", 28, 33, "region 'us-east' listed twice in gslb name 'api'"),
+    ("regions-misspelled", 15, 1, "unknown key 'region' in zone file (did you mean 'regions'?)"),
     ("gslb-static", 28, 3, "gslb name api.example.com. conflicts with static A at the same owner"),
     ("gslb-ttl", 29, 10, "ttl 86401 out of range 1..86400"),
     ("gslb-twice", 29, 3, "gslb name api.example.com. already defined at line 27"),
@@ -685,7 +690,7 @@ def test_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out.splitlines()
     assert out == [
         "ok: 2.0.192.in-addr.arpa. serial 2026112701, 6 records, 0 gslb names",
-        "ok: example.com. serial 2026112701, 50 records, 1 gslb names",
+        "ok: example.com. serial 2026112701, 50 records, 1 gslb name",
     ]
 
 

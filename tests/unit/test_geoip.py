@@ -13,6 +13,7 @@ import pytest
 
 from gslb.cli import main
 from gslb.errors import GeoDatabaseError
+from gslb.geo import dbfile
 from gslb.geo.build import mmdbwriter
 from gslb.geo.centroids import CENTROIDS
 from gslb.geo.database import GeoDatabase
@@ -219,6 +220,77 @@ def test_corrupt_xz_keeps_the_existing_database(
     assert "keeping the existing" in caplog.text
     assert target.read_bytes() == city_db.read_bytes()
     assert geo.lookup(ip_address("8.8.8.8")).location is not None
+
+
+def _read_only(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """``folder`` counts as read-only (permission bits do not stop root)."""
+    real = dbfile._writable
+    monkeypatch.setattr(dbfile, "_writable", lambda d: d != folder and real(d))
+
+
+def test_read_only_xz_directory_unpacks_into_the_cache(
+    city_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "site-packages"
+    package.mkdir()
+    xz = package / "geo.mmdb.xz"
+    xz.write_bytes(lzma.compress(city_db.read_bytes()))
+    _read_only(monkeypatch, package)
+    for var in ("CACHE_DIRECTORY", "STATE_DIRECTORY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    geo = GeoDatabase.open(package / "geo.mmdb")
+    cached = tmp_path / "cache" / "gslb" / "geo.mmdb"
+    assert geo.path == cached
+    assert cached.read_bytes() == city_db.read_bytes()
+    assert sorted(p.name for p in package.iterdir()) == ["geo.mmdb.xz"]
+    assert not geo.changed()
+    inode = cached.stat().st_ino
+    GeoDatabase.open(package / "geo.mmdb")  # up to date: not unpacked again
+    assert cached.stat().st_ino == inode
+    # another .xz of the same name, even an older one, replaces the cached copy
+    other = write(tmp_path / "other.mmdb", {**CITY, "81.2.70.0/24": city("FR", "EU", 48.9, 2.3)})
+    xz.write_bytes(lzma.compress(other.read_bytes()))
+    os.utime(xz, ns=(0, cached.stat().st_mtime_ns - 10**9))
+    assert geo.changed()
+    again = GeoDatabase.open(xz)
+    assert again.lookup(ip_address("81.2.70.1")).location.country == "FR"  # type: ignore[union-attr]
+
+
+def test_read_only_xz_directory_prefers_systemd_directories(
+    city_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "geo.mmdb.xz").write_bytes(lzma.compress(city_db.read_bytes()))
+    _read_only(monkeypatch, tmp_path)
+    monkeypatch.setenv("CACHE_DIRECTORY", str(tmp_path / "cache-dir"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert GeoDatabase.open(tmp_path / "geo.mmdb").path == tmp_path / "cache-dir" / "geo.mmdb"
+
+
+def test_read_only_xz_directory_keeps_an_up_to_date_copy_beside_it(
+    city_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy unpacked at install time (the container image does this) is used as is."""
+    xz = tmp_path / "geo.mmdb.xz"
+    xz.write_bytes(lzma.compress(city_db.read_bytes()))
+    GeoDatabase.open(xz)
+    _read_only(monkeypatch, tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("CACHE_DIRECTORY", raising=False)
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    assert GeoDatabase.open(xz).path == tmp_path / "geo.mmdb"
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_unusable_cache_says_what_to_set(
+    city_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "geo.mmdb.xz").write_bytes(lzma.compress(city_db.read_bytes()))
+    _read_only(monkeypatch, tmp_path)
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("CACHE_DIRECTORY", str(tmp_path / "file" / "below-a-file"))
+    with pytest.raises(GeoDatabaseError, match="read-only.*XDG_CACHE_HOME"):
+        GeoDatabase.open(tmp_path / "geo.mmdb")
 
 
 # --------------------------------------------------------------------------- reload detection
