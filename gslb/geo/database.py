@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
@@ -50,6 +50,7 @@ from gslb.geo.records import (
     Fields,
     count_places,
     for_routing,
+    iter_places,
     places_have_subdivisions,
     record_fields,
     routing_fields,
@@ -118,6 +119,16 @@ class StoredPlaces(Sequence[Location | None]):
 
     def __len__(self) -> int:
         return self._count + 1
+
+    def fields(self, start: int = 0) -> Iterator[Fields]:
+        """Places ``start`` onwards as routing fields, decoded in bulk and never kept:
+        the table compiler reads every place once and needs no Location objects."""
+        if start == 0:
+            yield (None, None, None, None, None)  # place 0: nowhere
+            start = 1
+        centroids = self._centroids
+        for fields in iter_places(self._blob, start - 1):
+            yield for_routing(fields, centroids)
 
     @overload
     def __getitem__(self, index: int) -> Location | None: ...

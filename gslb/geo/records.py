@@ -8,13 +8,14 @@ says, so both call :func:`record_fields`.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 __all__ = [
     "UNKNOWN",
     "Fields",
     "for_routing",
+    "iter_places",
     "places_have_subdivisions",
     "pack_places",
     "record_fields",
@@ -109,6 +110,21 @@ def unpack_place(blob: bytes | memoryview, index: int) -> Fields:
         None if lat == _NO_COORDINATE else lat / 1e5,
         None if lon == _NO_COORDINATE else lon / 1e5,
     )
+
+
+def iter_places(blob: bytes, first: int = 0) -> Iterator[Fields]:
+    """Places ``first`` onwards of a stored table, in bulk (what a compiler reads)."""
+    at = len(_PLACES_MAGIC) + first * _PLACE.size
+    for cc, cont, code, lat, lon in _PLACE.iter_unpack(memoryview(blob)[at:]):
+        country = cc.rstrip(b"\0").decode("ascii") or None
+        subdivision = code.rstrip(b"\0").decode("ascii") if code[0] else ""
+        yield (
+            country,
+            cont.rstrip(b"\0").decode("ascii") or None,
+            f"{country}-{subdivision}" if subdivision and country else None,
+            None if lat == _NO_COORDINATE else lat / 1e5,
+            None if lon == _NO_COORDINATE else lon / 1e5,
+        )
 
 
 def count_places(blob: bytes | memoryview) -> int:

@@ -17,7 +17,7 @@ from typing import Final
 from gslb.model import GslbName, Location, Region
 from gslb.policy.classes import ClientClass
 
-__all__ = ["Vector", "order", "origin", "unit_vector", "vectors"]
+__all__ = ["Vector", "default_rank", "order", "origin", "ranked", "unit_vector", "vectors"]
 
 _RAD: Final = math.pi / 180.0
 Vector = tuple[float, float, float]
@@ -41,32 +41,39 @@ def origin(name: GslbName, location: Location | None) -> tuple[float, float] | N
     return name.default_location
 
 
+def ranked(vecs: list[Vector], lat: float, lon: float) -> list[int]:
+    """Indexes of ``vecs`` nearest first from (lat, lon); ties keep their order.
+
+    Distance is compared as the squared chord between unit vectors: it grows with the
+    great-circle distance, so the order is the same, without trigonometry per region.
+    The compiled table calls this once per place of the database, so it stays lean.
+    """
+    x, y, z = unit_vector(lat, lon)
+    d = [(x - a) * (x - a) + (y - b) * (y - b) + (z - c) * (z - c) for a, b, c in vecs]
+    return sorted(range(len(d)), key=d.__getitem__)
+
+
+def default_rank(name: GslbName, scope: tuple[Region, ...]) -> list[int]:
+    """The order for a client with no coordinates and no default location."""
+    default = name.default_order
+    if not default:
+        return list(range(len(scope)))
+    pos = {n: i for i, n in enumerate(default)}
+    return sorted(range(len(scope)), key=lambda i: pos.get(scope[i].name, len(default)))
+
+
 def order(
     name: GslbName,
     cls: ClientClass,
     location: Location | None,
     vecs: Mapping[str, Vector] | None = None,
 ) -> tuple[Region, ...]:
-    """The class's scope in the order this client tries it (stable: ties keep config order).
-
-    Distance is compared as the squared chord between unit vectors: it grows with the
-    great-circle distance, so the order is the same, without trigonometry per region.
-    """
+    """The class's scope in the order this client tries it (stable: ties keep config order)."""
     scope = cls.scope
     if cls.rule is not None or len(scope) < 2:
         return scope
     where = origin(name, location)
     if where is not None:
         vecs = vecs if vecs is not None else vectors(name)
-        x, y, z = unit_vector(*where)
-
-        def chord(r: Region) -> float:
-            rx, ry, rz = vecs[r.name]
-            return (x - rx) ** 2 + (y - ry) ** 2 + (z - rz) ** 2
-
-        return tuple(sorted(scope, key=chord))
-    default = name.default_order
-    if not default:
-        return scope
-    pos = {n: i for i, n in enumerate(default)}
-    return tuple(sorted(scope, key=lambda r: pos.get(r.name, len(default))))
+        return tuple(scope[i] for i in ranked([vecs[r.name] for r in scope], *where))
+    return tuple(scope[i] for i in default_rank(name, scope))

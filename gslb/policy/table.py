@@ -21,9 +21,10 @@ from array import array
 from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv6Address
 
+from gslb.geo.records import Fields
 from gslb.model import GslbName, Location, Region
 from gslb.policy.classes import ClientClass, classify, classify_unlocatable, region_names
-from gslb.policy.nearest import order, vectors
+from gslb.policy.nearest import Vector, default_rank, ranked, vectors
 
 __all__ = ["NOWHERE", "Choice", "NameTable", "Places", "build_tables"]
 
@@ -51,8 +52,8 @@ class NameTable:
     """The compiled part of one name's policy (shared by names with the same policy)."""
 
     __slots__ = (
-        "name", "vectors", "choices", "by_place", "networks", "_keys", "_classes", "_cidr",
-        "_failed",
+        "name", "vectors", "choices", "by_place", "networks", "classes", "_class_ids",
+        "_class_vecs", "_fixed", "_keys", "_geo", "_cidr", "_failed",
     )  # fmt: skip
 
     def __init__(self, name: GslbName) -> None:
@@ -66,40 +67,84 @@ class NameTable:
             for m in [*(f.match for f in name.fences), *(r.match for r in name.rules)]
             for n in m.networks
         )
-        self._keys: dict[tuple[object, ...], Choice] = {}
-        self._classes: dict[tuple[object, ...], ClientClass] = {}
+        self.classes: list[ClientClass] = []
+        self._class_ids: dict[tuple[object, ...], int] = {}
+        self._class_vecs: list[list[Vector]] = []  # per class: its scope's unit vectors
+        self._fixed: list[tuple[int, ...] | None] = []  # per class: an order set by config
+        self._keys: dict[tuple[int, tuple[int, ...]], Choice] = {}
+        self._geo: dict[tuple[str | None, str | None, str | None], int] = {}
         self._cidr: dict[tuple[int, int], Choice] = {}
         self._failed: Choice | None = None
 
     # ------------------------------------------------------------------ building
 
-    def _choice(self, cls: ClientClass, regions: tuple[Region, ...]) -> Choice:
-        key = (cls.key, region_names(regions))
-        found = self._keys.get(key)
+    def _class(self, cls: ClientClass) -> int:
+        found = self._class_ids.get(cls.key)
         if found is None:
-            found = self._keys[key] = Choice(len(self.choices), cls, regions)
+            found = self._class_ids[cls.key] = len(self.classes)
+            self.classes.append(cls)
+            self._class_vecs.append([self.vectors[r.name] for r in cls.scope])
+            fixed: tuple[int, ...] | None = None
+            if cls.rule is not None or len(cls.scope) < 2:
+                fixed = tuple(range(len(cls.scope)))
+            elif self.name.default_location is not None:
+                fixed = tuple(ranked(self._class_vecs[-1], *self.name.default_location))
+            self._fixed.append(fixed)
+        return found
+
+    def _choice(self, class_id: int, lat: float | None, lon: float | None) -> Choice:
+        """The choice for a client of class ``class_id`` at (lat, lon), if known."""
+        idx = self._fixed[class_id]
+        if lat is not None and lon is not None and (idx is None or len(idx) > 1):
+            if self.classes[class_id].rule is None:
+                idx = tuple(ranked(self._class_vecs[class_id], lat, lon))
+        if idx is None:
+            idx = tuple(default_rank(self.name, self.classes[class_id].scope))
+        found = self._keys.get((class_id, idx))
+        if found is None:
+            scope = self.classes[class_id].scope
+            found = Choice(len(self.choices), self.classes[class_id], tuple(scope[i] for i in idx))
+            self._keys[(class_id, idx)] = found
             self.choices.append(found)
         return found
 
     def for_location(self, location: Location | None, address: object = None) -> Choice:
-        """Classify and order one location (and address, for CIDR matches): no memo."""
+        """Classify and order one location (and address, for CIDR matches)."""
         if address is None and location is not None:
             geo = (location.country, location.continent, location.subdivision)
-            cls = self._classes.get(geo)
-            if cls is None:
-                cls = self._classes[geo] = classify(self.name, location, None)
+            class_id = self._geo.get(geo)
+            if class_id is None:
+                class_id = self._geo[geo] = self._class(classify(self.name, location, None))
         else:
-            cls = classify(self.name, location, address)  # type: ignore[arg-type]
-        return self._choice(cls, order(self.name, cls, location, self.vectors))
+            class_id = self._class(classify(self.name, location, address))  # type: ignore[arg-type]
+        lat = location.lat if location is not None else None
+        lon = location.lon if location is not None else None
+        return self._choice(class_id, lat, lon)
 
     def compile(self, places: Places, start: int = 0) -> None:
         """Fill the table for places ``start`` onwards (all of a database at load time)."""
+        fields = getattr(places, "fields", None)
+        rows: Iterable[Fields] = (
+            fields(start)
+            if fields is not None
+            else (_fields_of(places[i]) for i in range(start, len(places)))
+        )
         by_place = self.by_place
         if len(by_place) < len(places):
             by_place.extend([_UNKNOWN] * (len(places) - len(by_place)))
-        for place in range(start, len(places)):
-            if by_place[place] == _UNKNOWN:
-                by_place[place] = self.for_location(places[place]).index
+        geo_ids, choose = self._geo, self._choice
+        for place, (country, continent, subdivision, lat, lon) in enumerate(rows, start):
+            if by_place[place] != _UNKNOWN:
+                continue
+            if country is None and continent is None and lat is None:
+                by_place[place] = self.for_location(None).index
+                continue
+            geo = (country, continent, subdivision)
+            class_id = geo_ids.get(geo)
+            if class_id is None:
+                location = Location(country, continent, subdivision, lat, lon)
+                class_id = geo_ids[geo] = self._class(classify(self.name, location, None))
+            by_place[place] = choose(class_id, lat, lon).index
 
     # ------------------------------------------------------------------ querying
 
@@ -119,8 +164,7 @@ class NameTable:
     def failed(self) -> Choice:
         """The choice for a client whose location lookup failed: inside every fence."""
         if self._failed is None:
-            cls = classify_unlocatable(self.name)
-            self._failed = self._choice(cls, order(self.name, cls, None, self.vectors))
+            self._failed = self._choice(self._class(classify_unlocatable(self.name)), None, None)
         return self._failed
 
     def lookup(self, place: int, places: Places, version: int, value: int) -> Choice:
@@ -140,6 +184,12 @@ class NameTable:
                     self._cidr[(place, mask)] = found
                 return found
         return self.for_place(place, places)
+
+
+def _fields_of(location: Location | None) -> Fields:
+    if location is None:
+        return (None, None, None, None, None)
+    return (location.country, location.continent, location.subdivision, location.lat, location.lon)
 
 
 def _signature(name: GslbName) -> tuple[object, ...]:
