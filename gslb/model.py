@@ -392,3 +392,6 @@ class Decision:
     degraded: bool = False
     hashed: bool = False  # depends on the client network hash (spill, affinity)
     trace: tuple[Step, ...] = ()
+    #: why this answer, for metrics: nearest, rule, fenced, failover, spill, fail-open,
+    #: all-down (see gslb.policy.steps)
+    reason: str = "nearest"

@@ -16,7 +16,8 @@ import pytest
 from gslb.model import HostPort
 
 if TYPE_CHECKING:
-    from gslb.live.runtime import Runtime, Settings
+    from gslb.live.runtime import Runtime
+    from gslb.live.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 ZONES = REPO / "zones"
@@ -45,12 +46,14 @@ class LiveServer:
     thread: threading.Thread
 
     def call(self, fn: object, *args: object) -> object:
-        """Run ``fn(*args)`` on the server's loop thread and return its result."""
+        """Run ``fn(*args)`` on the server's loop thread and return its result (awaited
+        when it is a coroutine)."""
 
         async def go() -> object:
-            return fn(*args)  # type: ignore[operator]
+            result = fn(*args)  # type: ignore[operator]
+            return await result if asyncio.iscoroutine(result) else result
 
-        return asyncio.run_coroutine_threadsafe(go(), self.loop).result(10)
+        return asyncio.run_coroutine_threadsafe(go(), self.loop).result(30)
 
 
 def start_live(settings: Settings) -> LiveServer:
@@ -81,9 +84,9 @@ def stop_live(live: LiveServer) -> None:
     live.runtime.geo.close()
 
 
-@pytest.fixture
-def settings() -> Settings:
-    from gslb.live.runtime import Settings
+def base_settings() -> Settings:
+    """The repository's zones and database on ephemeral loopback ports."""
+    from gslb.live.settings import Settings
 
     return Settings(
         zones=(str(ZONES),),
@@ -91,6 +94,11 @@ def settings() -> Settings:
         listeners=(HostPort("127.0.0.1", 0), HostPort("::1", 0)),
         chaos={"id.server.": "gslb-test-1", "version.bind.": "gslb test"},
     )
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return base_settings()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from gslb import __version__
 from gslb.cli.options import add_common
 
-COMMANDS = ("serve", "check", "resolve", "geoip", "geodb", "sync")
+COMMANDS = ("serve", "check", "resolve", "admin", "geoip", "geodb", "sync")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from gslb import defaults
@@ -67,6 +68,53 @@ def register(sub: Any) -> None:
         p.add_argument(flag, type=kind, default=default, metavar=metavar,
                        help=f"{help_text} (default {default:g})")  # fmt: skip
     p.add_argument(
+        "--state",
+        metavar="FILE",
+        help="where operator overrides and pushed load persist across restarts (default: "
+        ".gslb-state.json beside the zones; '' to keep nothing)",
+    )
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="bearer token the HTTP API's write endpoints require (needed for them on a "
+        "non-loopback --http address)",
+    )
+    p.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=2.0,
+        default=0.0,
+        metavar="SECONDS",
+        help="reload when a zone file changes, checking every SECONDS (default 2)",
+    )
+    p.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log lines (default text)"
+    )
+    p.add_argument(
+        "--query-log",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="log this share of queries (0..1; default 0); clients as their /24 or /48",
+    )
+    p.add_argument(
+        "--query-log-full-ip", action="store_true", help="log whole client addresses"
+    )
+    p.add_argument(
+        "--drop-removed-zones",
+        action="store_true",
+        help="on reload, stop serving a zone whose file is gone (default: keep serving it "
+        "and log an error)",
+    )
+    p.add_argument(
+        "--load-max-age",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="a pushed load reading older than this is stale and ignored (default 300)",
+    )
+    p.add_argument(
         "--udp-io",
         choices=("batch", "asyncio"),
         default="batch",
@@ -77,13 +125,19 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gslb.live.runtime import Settings, serve
+    from gslb.live.logs import setup
+    from gslb.live.settings import Settings
+    from gslb.live.supervisor import serve
 
     try:
         listeners = tuple(HostPort.parse(d) for d in args.dns) or defaults.DNS_LISTENERS
         http = HostPort.parse(args.http) if args.http else None
         if args.rrl_rate < 0 or args.rrl_window <= 0 or args.rrl_slip < 0:
             raise ValueError("--rrl-rate and --rrl-slip must be >= 0, --rrl-window > 0")
+        if not 0 <= args.query_log <= 1:
+            raise ValueError("--query-log must be a share between 0 and 1")
+        if args.workers < 1:
+            raise ValueError("--workers must be at least 1")
     except ValueError as e:
         print(f"gslb serve: {e}", file=sys.stderr)
         return 2
@@ -92,8 +146,14 @@ def run(args: argparse.Namespace) -> int:
         chaos["id.server."] = chaos["hostname.bind."] = args.server_id
     if args.server_version:
         chaos["version.bind."] = chaos["version.server."] = args.server_version
+    zones = tuple(args.zones or [defaults.ZONES])
+    state = args.state
+    if state is None:
+        first = Path(zones[0])
+        state = str((first if first.is_dir() else first.parent) / ".gslb-state.json")
+    setup(args.log_format, verbose=args.verbose)
     settings = Settings(
-        zones=tuple(args.zones or [defaults.ZONES]),
+        zones=zones,
         geoip=args.geoip,
         listeners=listeners,
         http=http,
@@ -111,6 +171,14 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         geoip_poll=args.geoip_poll,
         udp_io=args.udp_io,
+        state=state or None,
+        token_file=args.token_file,
+        watch=args.watch,
+        log_format=args.log_format,
+        query_log=args.query_log,
+        query_log_full_ip=args.query_log_full_ip,
+        keep_removed_zones=not args.drop_removed_zones,
+        load_max_age=args.load_max_age,
     )
     try:
         return serve(settings)

@@ -26,6 +26,7 @@ from ipaddress import ip_address
 from typing import Protocol
 
 from gslb.dns import engine, routing
+from gslb.dns.counters import LABELS, Counts, Label, qtype_name, rcode_name
 from gslb.dns.render import render_body
 from gslb.dns.routing import Reply, Route
 from gslb.dns.view import Rendered, View
@@ -56,6 +57,7 @@ from gslb.model import Decision, IPAddress
 log = logging.getLogger(__name__)
 
 TCP_LIMIT = 65535
+ANSWERS_LIMIT = 8192  # decisions remembered per view with their rendering and labels
 CANONICAL_MAX = 320  # bytes: header, a 255-octet question, OPT with a client subnet
 _CANONICAL_FLAGS = 0x0100 | 0x0020 | 0x0010  # RD, AD, CD: may vary, never change a reply
 _Q_NO_AR = b"\x00\x01\x00\x00\x00\x00\x00\x00"  # QD=1 AN=0 NS=0 AR=0
@@ -197,7 +199,12 @@ class ResponderSource(Protocol):
 
 
 class Responder:
-    """The fast path over one :class:`View` at a time (see the module docstring)."""
+    """The fast path over one :class:`View` at a time (see the module docstring).
+
+    ``counts`` (one :class:`~gslb.dns.counters.Counts` per thread and transport, or
+    None) is incremented once per answered query by a label id cached with each reply,
+    so counting is a list increment on every path.
+    """
 
     __slots__ = ("view", "resolvers")
 
@@ -205,7 +212,9 @@ class Responder:
         self.view = view
         self.resolvers: dict[str, IPAddress] = {}
 
-    def respond(self, data: bytes, resolver: str, tcp: bool = False) -> bytes | None:
+    def respond(
+        self, data: bytes, resolver: str, tcp: bool = False, counts: Counts | None = None
+    ) -> bytes | None:
         """Answer one message; ``resolver`` is the peer address as the socket gave it.
 
         A canonical UDP query whose reply depends only on its bytes (static data, or a
@@ -214,26 +223,35 @@ class Responder:
         the same way, keyed by resolver and bytes.
         """
         view = self.view
-        if tcp:
-            return self._respond(view, data, resolver, tcp)
-        key = data[2:]
-        whole = view.replies.data.get(key) or view.config.replies.data.get(key)
-        if whole is None:
-            whole = view.by_resolver.data.get((resolver, key))
-        if whole is not None:
-            return data[:2] + whole
-        return self._respond(view, data, resolver, tcp)
+        if not tcp:
+            key = data[2:]
+            whole = view.replies.data.get(key) or view.config.replies.data.get(key)
+            if whole is None:
+                whole = view.by_resolver.data.get((resolver, key))
+            if whole is not None:
+                if counts is not None:
+                    counts[whole[1]] += 1
+                return data[:2] + whole[0]
+        out, tag = self._respond(view, data, resolver, tcp)
+        if counts is not None:
+            counts[tag] += 1
+        return out
 
-    def _respond(self, view: View, data: bytes, resolver: str, tcp: bool) -> bytes | None:
+    def _respond(
+        self, view: View, data: bytes, resolver: str, tcp: bool
+    ) -> tuple[bytes | None, int]:
         try:
             qid, flags, question, key, udp, do, ecs, canonical = _fast_parse(data)
         except (_Unusual, IndexError, struct.error):
             return self._general(view, data, resolver, tcp)
         config = view.config
-        hit = config.static.data.get(key)
+        static = config.static.data.get(key)
         keep = config.replies
         by_resolver = False
-        if hit is None:
+        if static is not None:
+            hit = static[0]
+            tag = static[2] if ecs is not None else static[1]
+        else:
             route = config.routes.data.get(key)
             if route is None:
                 return self._general(view, data, resolver, tcp)
@@ -244,14 +262,17 @@ class Responder:
                 ckey = ecs
             else:
                 by_resolver = True
-            hit = view.clients.data.get((key, ckey))
-            if hit is None:
+                if ecs is not None:  # source 0: located by resolver, counted as ECS
+                    ckey = (resolver, ecs)
+            client = view.clients.data.get((key, ckey))
+            if client is None:
                 try:
-                    hit = self._new_client(view, route, key, ecs, resolver)
+                    client = self._new_client(view, route, key, ecs, resolver)
                 except Exception:
                     log.exception("answering %r failed", question)
                     return self._general(view, data, resolver, tcp)
-                view.clients.put((key, ckey), hit, len(key) + len(hit.body))
+                view.clients.put((key, ckey), client, len(key) + len(client[0].body))
+            hit, tag = client
         rflags, an, ns, ar, body, scope = hit
         opt = b"" if not udp else opt_bytes(bool(do), ecs, scope)
         out = b"".join(
@@ -263,15 +284,17 @@ class Responder:
             )
         )
         if tcp:
-            return out if len(out) <= TCP_LIMIT else self._general(view, data, resolver, tcp)
+            if len(out) > TCP_LIMIT:
+                return self._general(view, data, resolver, tcp)
+            return out, tag
         if len(out) > (udp or 512):
             return self._general(view, data, resolver, tcp)  # it sets TC
         if canonical:
             if by_resolver:
-                view.by_resolver.put((resolver, data[2:]), out[2:], 2 * len(out))
+                view.by_resolver.put((resolver, data[2:]), (out[2:], tag), 2 * len(out))
             else:
-                keep.put(data[2:], out[2:], 2 * len(out))
-        return out
+                keep.put(data[2:], (out[2:], tag), 2 * len(out))
+        return out, tag
 
     def _address(self, resolver: str) -> IPAddress:
         address = self.resolvers.get(resolver)
@@ -286,7 +309,7 @@ class Responder:
 
     def _new_client(
         self, view: View, route: Route, key: bytes, ecs: bytes | None, resolver: str
-    ) -> Rendered:
+    ) -> tuple[Rendered, int]:
         """A client network not seen for this question: the one decision path, then
         the rendered sections of that decision (shared by every client with it)."""
         if ecs is not None and ecs[2]:
@@ -297,30 +320,51 @@ class Responder:
         else:
             address = self._address(resolver)
             decision, scope = routing.decide(view, route, address.version, int(address), 0)
-        memo = _decision_memo(key, decision)
-        bodies = view.config.bodies
-        rendered = bodies.data.get(memo)
-        if rendered is None:
-            rendered = _render(_bare_query(key), routing.route_reply(route, decision, scope))
-            bodies.put(memo, rendered, len(key) + len(rendered.body))
+        ecs_flag = ecs is not None
+        known = view.answers.get((key, id(decision)))
+        if known is not None and known[0] is decision:  # a memoised decision: seen before
+            rendered, tag = known[1], known[3] if ecs_flag else known[2]
+        else:
+            memo = _decision_memo(key, decision)
+            bodies = view.config.bodies
+            body = bodies.data.get(memo)
+            if body is None:
+                body = _render(_bare_query(key), routing.route_reply(route, decision, scope))
+                bodies.put(memo, body, len(key) + len(body.body))
+            rendered = body
+            qtype, rcode = key[-4] << 8 | key[-3], rendered.flags & 0xF
+            absent = LABELS.id(_gslb_label(route, decision, qtype, rcode, False))
+            present = LABELS.id(_gslb_label(route, decision, qtype, rcode, True))
+            if len(view.answers) >= ANSWERS_LIMIT:
+                view.answers.clear()
+            view.answers[(key, id(decision))] = (decision, rendered, absent, present)
+            tag = present if ecs_flag else absent
         if rendered.scope != scope:
             rendered = rendered._replace(scope=scope)
-        return rendered
+        return rendered, tag
 
-    def _general(self, view: View, data: bytes, resolver: str, tcp: bool) -> bytes | None:
+    def _general(
+        self, view: View, data: bytes, resolver: str, tcp: bool
+    ) -> tuple[bytes | None, int]:
         """Strict parse and engine; remember what later queries can reuse."""
         parsed = _special(data)
         if not isinstance(parsed, Query):
-            return parsed
+            if parsed is None:
+                return None, LABELS.id(_DROPPED)
+            return parsed, LABELS.id(Label("-", rcode_name(parsed[3] & 0xF), False))
         query = parsed
         config = view.config
+        ecs = query.edns is not None and query.edns.ecs is not None
         try:
             reply = engine.answer(view, query, self._address(resolver))
             q = query.question
             key = q[:-4].lower() + q[-4:]
             if reply.route is None:
                 rendered = _render(query, reply)
-                config.static.put(key, rendered, len(key) + len(rendered.body))
+                qtype, rcode = qtype_name(query.qtype), rcode_name(reply.rcode)
+                tags = (LABELS.id(Label(qtype, rcode, False)), LABELS.id(Label(qtype, rcode, True)))
+                config.static.put(key, (rendered, *tags), len(key) + len(rendered.body))
+                label = Label(qtype, rcode, ecs)
             else:
                 assert reply.decision is not None
                 memo = _decision_memo(key, reply.decision)
@@ -331,10 +375,24 @@ class Responder:
                 rendered = found._replace(scope=reply.scope)
                 if key not in config.routes.data:
                     config.routes.put(key, reply.route, len(key))
-            return _finish(query, rendered, TCP_LIMIT if tcp else query.udp_limit)
+                label = _gslb_label(reply.route, reply.decision, query.qtype, reply.rcode, ecs)
+            out = _finish(query, rendered, TCP_LIMIT if tcp else query.udp_limit)
+            if out[2] & (TC >> 8):
+                label = label._replace(truncated=True)
+            return out, LABELS.id(label)
         except Exception:
             log.exception("answering %s failed", query.name)
-            return _servfail(query)
+            return _servfail(query), LABELS.id(Label(qtype_name(query.qtype), "SERVFAIL", ecs))
+
+
+_DROPPED = Label("-", "dropped", False)
+
+
+def _gslb_label(route: Route, decision: Decision, qtype: int, rcode: int, ecs: bool) -> Label:
+    region = decision.regions[0] if decision.regions else "-"
+    return Label(
+        qtype_name(qtype), rcode_name(rcode), ecs, False, route.name.name, region, decision.reason
+    )
 
 
 def _decision_memo(key: bytes, decision: Decision) -> tuple[object, ...]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gslb.dns import ratelimit, udpbatch
+from gslb.dns.counters import Counts
 from gslb.dns.ratelimit import DROP, RateLimiter, network_of, truncated
 from gslb.dns.responder import ResponderSource
 from gslb.dns.tcp import TcpConnection, TcpService
@@ -57,6 +58,7 @@ class _Udp(asyncio.DatagramProtocol):
     def __init__(self, source: ResponderSource, limiter: RateLimiter | None) -> None:
         self.source = source
         self.limiter = limiter
+        self.counts = Counts("udp")  # the event loop's thread counts these
         self.networks: dict[str, int] = {}
         self.transport: asyncio.DatagramTransport | None = None
         self.unsent = 0  # replies shed because the socket's queue was full
@@ -66,7 +68,7 @@ class _Udp(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
-            out = self.source.responder.respond(data, addr[0])
+            out = self.source.responder.respond(data, addr[0], False, self.counts)
         except Exception:  # a bug must cost one answer, never the listener
             log.exception("UDP query from %s failed", addr[0])
             return

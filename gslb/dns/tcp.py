@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address, ip_address
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from gslb.dns.counters import Counts
 from gslb.dns.throttle import Throttle
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ class TcpService:
         self.limits = limits
         self.table: Table[TcpConnection] = Table(limits.tcp_connections, limits.tcp_per_client)
         self.stats = TcpStats()
+        self.counts = Counts("tcp")  # queries, counted on the event loop's thread
         self._throttle = Throttle(LOG_EVERY)
 
     def __len__(self) -> int:
@@ -268,7 +270,9 @@ class TcpConnection(asyncio.Protocol):
             self.queries += 1
             answered += 1
             try:
-                out = self.service.source.responder.respond(message, self.peer, tcp=True)
+                out = self.service.source.responder.respond(
+                    message, self.peer, True, self.service.counts
+                )
             except Exception:
                 log.exception("TCP query from %s failed", self.peer)
                 out = None

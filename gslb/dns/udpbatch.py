@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Any, Literal
 
+from gslb.dns.counters import Counts
 from gslb.dns.ratelimit import DROP, RateLimiter, ipv6_network, truncated
 from gslb.dns.responder import ResponderSource
 from gslb.dns.throttle import Throttle
@@ -139,6 +140,7 @@ class UdpBatch:
         self.source = source
         self.calls = calls
         self.limiter = limiter  # response rate limiting; None = off
+        self.counts = Counts("udp")  # this socket's thread counts its own queries
         self.family = sock.family
         self._stopping = False
         self._wake = threading.Event()
@@ -254,6 +256,7 @@ class UdpBatch:
         nints, words = memoryview(self.names).cast("B").cast("I"), NAME // 4
         out_view = memoryview(self.outbuf).cast("B")
         names_at, source, peers, limiter = self.names_at, self.source, self._peers, self.limiter
+        counts = self.counts
         now = 0.0
         while not self._stopping:
             n = recvmmsg(fd, rhdrs, BATCH, MSG_WAITFORONE | MSG_TRUNC, None)
@@ -281,7 +284,9 @@ class UdpBatch:
                     peer = peers.get(key)
                     if peer is None:
                         peer = self._peer(key)
-                    out = source.responder.respond(inbuf[i * SLOT : i * SLOT + size], peer)
+                    out = source.responder.respond(
+                        inbuf[i * SLOT : i * SLOT + size], peer, False, counts
+                    )
                     if out is None:
                         continue
                     if limiter is not None:

@@ -75,10 +75,13 @@ class ConfigView:
             names, locator.places if compile_all else ()
         )
         self.chaos = dict(chaos or {})
-        #: whole static replies by the query bytes after the ID (canonical queries only)
-        self.replies: Cache[bytes, bytes] = Cache("static replies", 8192, 2 * MB)
-        #: rendered static answers by lower-cased question
-        self.static: Cache[bytes, Rendered] = Cache("static answers", 8192, 2 * MB)
+        #: whole static replies (and their counter label) by the query bytes after the ID
+        self.replies: Cache[bytes, tuple[bytes, int]] = Cache("static replies", 8192, 2 * MB)
+        #: rendered static answers by lower-cased question, with their counter labels
+        #: for a query without and with a client subnet option
+        self.static: Cache[bytes, tuple[Rendered, int, int]] = Cache(
+            "static answers", 8192, 2 * MB
+        )
         #: how a lower-cased question reaches a GSLB name
         self.routes: Cache[bytes, object] = Cache("routes", 2048, 1 * MB)
         #: rendered GSLB answers by (question, outcome, endpoints, ttl): pure functions of
@@ -97,18 +100,26 @@ class ConfigView:
 class View:
     """A config view under one live state: read once per query, replaced whole."""
 
-    __slots__ = ("config", "state", "decider", "replies", "by_resolver", "clients")
+    __slots__ = ("config", "state", "decider", "replies", "by_resolver", "clients", "answers")
 
     def __init__(self, config: ConfigView, state: LiveState | None = None) -> None:
         self.config = config
         self.state = state if state is not None else LiveState()
         self.decider = Decider(self.state)
-        #: whole GSLB replies by the query bytes after the ID (canonical ECS queries)
-        self.replies: Cache[bytes, bytes] = Cache("gslb replies", 16384, 4 * MB)
+        #: whole GSLB replies (and counter label) by the query bytes after the ID
+        self.replies: Cache[bytes, tuple[bytes, int]] = Cache("gslb replies", 16384, 4 * MB)
         #: whole GSLB replies located by the resolver's address: (resolver, bytes)
-        self.by_resolver: Cache[tuple[str, bytes], bytes] = Cache("resolver replies", 4096, MB)
-        #: rendered GSLB answers by (question, client network as sent)
-        self.clients: Cache[tuple[bytes, object], Rendered] = Cache("client answers", 32768, 6 * MB)
+        self.by_resolver: Cache[tuple[str, bytes], tuple[bytes, int]] = Cache(
+            "resolver replies", 4096, MB
+        )
+        #: rendered GSLB answers (and counter label) by (question, client network as sent)
+        self.clients: Cache[tuple[bytes, object], tuple[Rendered, int]] = Cache(
+            "client answers", 32768, 6 * MB
+        )
+        #: per (question, decision object): the decision (held, so its id stays unique),
+        #: its rendered sections and counter labels without and with ECS; memoised
+        #: decisions make this the common case for a new client network
+        self.answers: dict[tuple[bytes, int], tuple[object, Rendered, int, int]] = {}
 
     def with_state(self, state: LiveState) -> View:
         """The same config under another state (the same view if the state is equal)."""

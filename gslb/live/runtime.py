@@ -1,10 +1,13 @@
-"""Composition root: builds the views from files, runs the listeners, reloads safely.
+"""One DNS-serving process: its config views, listeners and reloads.
 
 Everything a query reads hangs off ``self.responder.view``: a config view (zones,
-compiled tables, database) under a live state (health, load, overrides). Reloads
-build a complete new config view first and publish it with a single assignment, so a
-broken zone file or database never replaces a working one; a live-state change
-publishes a new view of the same config, so static answers and compiled tables stay.
+compiled tables, database) under a live state (health, load, overrides). A reload
+builds the complete new config view off the event loop (a thread: loading and
+compiling take seconds on large zones, and the loop must keep answering TCP) and
+publishes it with a single assignment, so a broken zone file or database never
+replaces a working one; a live-state change publishes a new view of the same config,
+so static answers and compiled tables stay. Probes, the HTTP API and the live state
+itself belong to :mod:`gslb.live.supervisor`, once per host.
 """
 
 from __future__ import annotations
@@ -13,36 +16,48 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
-import signal
-import socket
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from gslb import defaults
 from gslb.config import load_zones
+from gslb.dns import counters
+from gslb.dns.querylog import LoggingResponder
 from gslb.dns.responder import Responder
-from gslb.dns.server import DnsServer, Limits, UdpIo
+from gslb.dns.server import DnsServer
 from gslb.dns.view import ConfigView, View
-from gslb.errors import GeoDatabaseError, GslbError
+from gslb.errors import ConfigError, GeoDatabaseError, GslbError
 from gslb.geo.coverage import unmatchable
 from gslb.geo.database import GeoDatabase
-from gslb.model import HostPort, LiveState, Zone
+from gslb.live.settings import Settings
+from gslb.model import LiveState, Zone
+
+__all__ = ["ReloadResult", "Runtime", "describe_zones", "settle_heap"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    zones: tuple[str, ...] = (defaults.ZONES,)
-    geoip: str = defaults.GEOIP
-    listeners: tuple[HostPort, ...] = defaults.DNS_LISTENERS
-    http: HostPort | None = None
-    chaos: Mapping[str, str] = field(default_factory=dict)
-    limits: Limits = field(default_factory=Limits)
-    geoip_poll: float = 5.0  # seconds between database change checks
-    workers: int = 1
-    udp_io: UdpIo = "batch"  # recvmmsg/sendmmsg thread per socket; "asyncio" for the old path
+class ReloadResult:
+    """What a reload did, for logs, ``/api/v1/status`` and the supervisor."""
+
+    ok: bool
+    at: float  # wall clock
+    errors: tuple[str, ...] = ()  # file:line:col: reason, when refused
+    warnings: tuple[str, ...] = ()  # kept removed zones, unchanged serials
+    seconds: float = 0.0  # loading and compiling
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "at": self.at, "errors": list(self.errors),
+                "warnings": list(self.warnings), "seconds": round(self.seconds, 3)}  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Loaded:
+    config: ConfigView
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 class Runtime:
@@ -50,15 +65,23 @@ class Runtime:
 
     def __init__(self, settings: Settings, reuse_port: bool = False) -> None:
         self.settings = settings
+        started = time.monotonic()
         zones = load_zones(list(settings.zones))  # config errors first: the usual mistake
         self.geo = GeoDatabase.open(settings.geoip)
-        self.responder = Responder(View(self._config(zones, self.geo)))
+        view = View(self._config(zones, self.geo))
+        self.responder = (
+            LoggingResponder(view, settings.query_log, settings.query_log_full_ip)
+            if settings.query_log > 0
+            else Responder(view)
+        )
+        self.compile_seconds = time.monotonic() - started
+        self.loaded_at = time.time()
+        self.last_reload: ReloadResult | None = None
         self.server = DnsServer(
             self, list(settings.listeners), settings.limits, reuse_port, settings.udp_io
         )
         self._tasks: list[asyncio.Task[None]] = []
-        self._http: object | None = None
-        self._stopping: asyncio.Event | None = None
+        self._reloading: asyncio.Lock | None = None
 
     def _config(self, zones: Iterable[Zone], geo: GeoDatabase) -> ConfigView:
         """The config view; refused when a fence or rule names data ``geo`` lacks."""
@@ -71,6 +94,10 @@ class Runtime:
     @property
     def view(self) -> View:
         return self.responder.view
+
+    @property
+    def zones(self) -> list[Zone]:
+        return [cz.zone for cz in self.view.config.zones.values()]
 
     def publish_config(self, config: ConfigView) -> None:
         """Serve a new config under the current live state (one assignment)."""
@@ -86,30 +113,86 @@ class Runtime:
         self.responder.view = view
         return True
 
-    def reload_zones(self) -> bool:
-        """SIGHUP: a valid config replaces the running one; an invalid one changes nothing."""
-        try:
-            config = self._config(load_zones(list(self.settings.zones)), self.geo)
-        except GslbError as e:
-            log.error("reload rejected, still serving the previous zones:\n%s", e)
-            return False
-        self.publish_config(config)
-        _settle_heap()  # after a reload, not per publish: health snapshots will be frequent
-        log.info("reloaded: %s", describe_zones(self.view))
-        return True
+    # ----------------------------------------------------------------- reloading
+
+    def _load(self, zones: Sequence[Zone] | None) -> _Loaded:
+        """Read and compile (runs in a thread); raises GslbError with every problem."""
+        started = time.monotonic()
+        if zones is None:
+            zones = list(load_zones(list(self.settings.zones)))
+        kept, warnings = self._keep_removed(list(zones))
+        loaded = _Loaded(self._config(kept, self.geo), warnings)
+        loaded.seconds = time.monotonic() - started
+        return loaded
+
+    def _keep_removed(self, zones: list[Zone]) -> tuple[list[Zone], list[str]]:
+        """Zones served now but absent from the files: kept (and said) unless the
+        operator asked for removal to follow the files; changed content under an
+        unchanged serial is said too (secondaries would not notice it)."""
+        new = {z.origin: z for z in zones}
+        warnings: list[str] = []
+        for old in self.zones:
+            if old.origin not in new:
+                if self.settings.keep_removed_zones:
+                    warnings.append(
+                        f"{old.source}: zone {old.origin} is no longer in the zone files; "
+                        "still serving it (restart, or serve with --drop-removed-zones, "
+                        "to stop)"
+                    )
+                    new[old.origin] = old
+                continue
+            fresh = new[old.origin]
+            if fresh != old and fresh.soa.serial == old.soa.serial:
+                warnings.append(
+                    f"{fresh.source}: zone {old.origin} changed but its serial "
+                    f"{old.soa.serial} did not"
+                )
+        return [new[o] for o in sorted(new)], warnings
+
+    async def reload_zones(self, zones: Sequence[Zone] | None = None) -> ReloadResult:
+        """A valid config replaces the running one; an invalid one changes nothing.
+
+        Built in a thread, published with one assignment: the event loop keeps
+        answering meanwhile. ``zones`` already loaded (by the supervisor) skip reading.
+        """
+        if self._reloading is None:
+            self._reloading = asyncio.Lock()
+        async with self._reloading:
+            try:
+                loaded = await asyncio.to_thread(self._load, zones)
+            except GslbError as e:
+                problems = (
+                    tuple(str(p) for p in e.problems)
+                    if isinstance(e, ConfigError)
+                    else tuple(str(e).splitlines())
+                )
+                log.error("reload rejected, still serving the previous zones:\n%s", e)
+                self.last_reload = ReloadResult(False, time.time(), problems)
+                return self.last_reload
+            self.publish_config(loaded.config)
+            settle_heap()  # after a reload, not per publish: health changes are frequent
+            for warning in loaded.warnings:
+                log.warning("%s", warning)
+            self.loaded_at = time.time()
+            self.compile_seconds = loaded.seconds
+            self.last_reload = ReloadResult(
+                True, time.time(), (), tuple(loaded.warnings), loaded.seconds
+            )
+            log.info("reloaded in %.2f s: %s", loaded.seconds, describe_zones(self.view))
+            return self.last_reload
 
     async def reload_geo(self) -> bool:
-        """Open a changed database off the event loop (unpacking can take seconds).
+        """Open a changed database off the event loop (copy, verify, compile).
 
         A corrupt replacement is rejected and logged; the previous one keeps serving.
         """
         if not self.geo.changed():
             return False
-        zones = [cz.zone for cz in self.view.config.zones.values()]
+        zones = self.zones
         try:
             geo = await asyncio.to_thread(GeoDatabase.open, self.settings.geoip)
             try:
-                config = self._config(zones, geo)
+                config = await asyncio.to_thread(self._config, zones, geo)
             except GslbError:
                 geo.close()
                 raise
@@ -117,10 +200,11 @@ class Runtime:
             log.error("geo database change rejected, still using the previous one: %s", e)
             self.geo.acknowledge()
             return False
-        self.geo = geo
+        old, self.geo = self.geo, geo
         self.publish_config(config)
-        _settle_heap()
+        settle_heap()
         log.info("geo database reloaded: %s", geo.describe_file())
+        del old  # its private copy is released once no view refers to it
         return True
 
     async def _poll_geo(self) -> None:
@@ -131,20 +215,11 @@ class Runtime:
             except Exception:  # never let the poller die: the next change must still load
                 log.exception("geo database reload failed")
 
+    # ----------------------------------------------------------------- running
+
     async def start(self) -> None:
         await self.server.start()
         self._tasks.append(asyncio.create_task(self._poll_geo()))
-        if self.settings.http is not None:
-            from gslb.live.api import start_api  # aiohttp only when asked for
-
-            self._http = await start_api(self, self.settings.http)
-        listeners = ", ".join(f"{p} {h}:{port}" for p, h, port in self.server.bound)
-        log.info(
-            "serving %s; geo %s; listening on %s",
-            describe_zones(self.view),
-            self.geo.describe_file(),
-            listeners,
-        )
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -152,23 +227,43 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._http is not None:
-            from gslb.live.api import stop_api
-
-            await stop_api(self._http)
+        self._tasks.clear()
         await self.server.stop()
 
-    async def run_forever(self) -> None:
-        """Serve until SIGTERM/SIGINT; SIGHUP reloads zones."""
-        loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
-        loop.add_signal_handler(signal.SIGINT, self._stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload_zones)
-        await self.start()
-        await self._stopping.wait()
-        log.info("stopping")
-        await self.stop()
+    def describe(self) -> str:
+        listeners = ", ".join(f"{p} {h}:{port}" for p, h, port in self.server.bound)
+        return (
+            f"serving {describe_zones(self.view)}; geo {self.geo.describe_file()}; "
+            f"listening on {listeners}"
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Everything the supervisor exports for this process, as JSON-able values."""
+        health = self.server.health()
+        tcp = self.server.tcp.stats
+        limiters = self.server.rate_limiters()
+        geo = self.geo
+        return {
+            "queries": [[t, *label, n] for (t, label), n in counters.snapshot().items()],
+            "listeners": [
+                {"proto": h.proto, "host": h.host, "port": h.port, "io": h.io,
+                 "alive": h.alive, "restarts": h.restarts, "drops": h.drops,
+                 "unsent": h.unsent}  # fmt: skip
+                for h in health.listeners
+            ],
+            "ready": health.ok,
+            "tcp": {"open": len(self.server.tcp), **asdict(tcp)},
+            "rrl": {"dropped": sum(x.dropped for x in limiters),
+                    "slipped": sum(x.slipped for x in limiters)},  # fmt: skip
+            "geo": {"path": str(geo.path), "type": geo.database_type, "built": geo.build_date,
+                    "nodes": geo.node_count, "places": len(geo.places),
+                    "lookup_errors": geo.errors},  # fmt: skip
+            "zones": [{"origin": z.origin, "serial": z.soa.serial, "file": z.source}
+                      for z in self.zones],  # fmt: skip
+            "loaded": self.loaded_at,
+            "compile_seconds": round(self.compile_seconds, 3),
+            "reload": self.last_reload.to_dict() if self.last_reload else None,
+        }
 
 
 def describe_zones(view: View) -> str:
@@ -177,50 +272,7 @@ def describe_zones(view: View) -> str:
     )
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-
-        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    except ImportError:  # non-Linux: the default loop works, only slower
-        loop = asyncio.new_event_loop()
-    return loop
-
-
-def serve(settings: Settings) -> int:
-    """Run in this process, or fork ``workers`` SO_REUSEPORT processes."""
-    if settings.workers <= 1:
-        return _serve_one(settings, reuse_port=False)
-    if not hasattr(socket, "SO_REUSEPORT"):
-        raise GslbError("--workers needs SO_REUSEPORT, which this platform lacks")
-    # Validate once in the parent so a bad config fails fast with one message.
-    Runtime(settings)
-    children: list[int] = []
-    for _ in range(settings.workers):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - exercised by the benchmark, not unit tests
-            code = 1
-            try:
-                code = _serve_one(settings, reuse_port=True)
-            finally:
-                os._exit(code)
-        children.append(pid)
-
-    def forward(signum: int, _frame: object) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, forward)
-    status = 0
-    for child in children:
-        _, code = os.waitpid(child, 0)
-        status = status or os.waitstatus_to_exitcode(code)
-    return status
-
-
-def _settle_heap() -> None:
+def settle_heap() -> None:
     """Keep the cyclic GC's full passes off the query path.
 
     The zone model, country tables and geo caches are long-lived; a full collection
@@ -232,13 +284,3 @@ def _settle_heap() -> None:
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
 
-
-def _serve_one(settings: Settings, reuse_port: bool) -> int:
-    loop = _new_loop()
-    try:
-        runtime = Runtime(settings, reuse_port=reuse_port)
-        _settle_heap()
-        loop.run_until_complete(runtime.run_forever())
-    finally:
-        loop.close()
-    return 0

@@ -94,8 +94,8 @@ class _Work:
 
     __slots__ = (
         "name", "choice", "decider", "family", "version", "value", "explain", "candidates",
-        "health_left", "moved", "key", "outcome", "regions", "endpoints", "degraded",
-        "hashed", "trace", "after_load",
+        "health_left", "moved", "first_down", "key", "outcome", "regions", "endpoints",
+        "degraded", "hashed", "trace", "after_load",
     )  # fmt: skip
 
     def __init__(
@@ -118,6 +118,7 @@ class _Work:
         self.candidates: list[Region] = list(choice.regions)
         self.health_left = -1
         self.moved = False  # health or load removed something: the first choice may be gone
+        self.first_down = False  # health removed the first choice (failover, not spill)
         self.key: bytes | None = None
         self.outcome: Outcome | None = None
         self.regions: tuple[str, ...] = ()
@@ -152,6 +153,7 @@ def _health(w: _Work) -> None:
             removed.append((r.name, state.why))
     w.health_left = len(kept)
     w.moved = bool(removed)
+    w.first_down = bool(removed) and not live(w.choice.regions[0]).up
     w.candidates = kept
     if w.explain:
         w.trace["health"] = Step("health", w.declared(kept), tuple(removed))
@@ -342,6 +344,16 @@ class Decider:
         return w
 
 
+def _reason(w: _Work, outcome: Outcome) -> str:
+    """Why this answer, in one word (the label answers are counted by)."""
+    if w.health_left == 0 or not w.choice.regions:
+        return "fail-open" if outcome == "answer" else "all-down"
+    if w.degraded:
+        return "failover" if w.first_down else "spill"
+    cls = w.choice.cls
+    return "rule" if cls.rule is not None else "fenced" if cls.fences else "nearest"
+
+
 def _decision(w: _Work, trace: tuple[Step, ...] = ()) -> Decision:
     outcome: Outcome = w.outcome if w.outcome is not None else "servfail"
     return Decision(
@@ -352,6 +364,7 @@ def _decision(w: _Work, trace: tuple[Step, ...] = ()) -> Decision:
         degraded=w.degraded,
         hashed=w.hashed,
         trace=trace,
+        reason=_reason(w, outcome),
     )
 
 

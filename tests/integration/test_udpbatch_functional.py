@@ -32,7 +32,9 @@ class Echo:
         self.tag = tag
         self.peers: list[str] = []
 
-    def respond(self, data: bytes, peer: str, tcp: bool = False) -> bytes | None:
+    def respond(
+        self, data: bytes, peer: str, tcp: bool = False, counts: object = None
+    ) -> bytes | None:
         self.peers.append(peer)
         if data == b"boom":
             raise RuntimeError("injected fault")

@@ -13,7 +13,8 @@ from gslb.config import load_zone
 from gslb.errors import GeoDatabaseError
 from gslb.geo.coverage import unmatchable
 from gslb.geo.database import GeoDatabase
-from gslb.live.runtime import Runtime, Settings
+from gslb.live.runtime import Runtime
+from gslb.live.settings import Settings
 from gslb.model import HostPort
 from tests.conftest import EXAMPLE, GEOIP
 from tests.unit.test_geoip import CITY, city, write
@@ -125,7 +126,7 @@ def test_serve_refuses_to_start_and_reloads_are_rejected(
     runtime = Runtime(
         Settings(zones=(str(zone_file),), geoip=str(with_subdivisions), listeners=local)
     )
-    assert runtime.reload_zones()  # the same files reload fine
+    assert asyncio.run(runtime.reload_zones()).ok  # the same files reload fine
     # a replacement database without subdivisions is rejected; the old one keeps serving
     os.replace(without_subdivisions, with_subdivisions)
     assert asyncio.run(runtime.reload_geo()) is False
