@@ -104,7 +104,11 @@ class Backend:
             await self._site.stop()
             self._site = None
         elif was == "refuse":
-            await self._open()
+            try:
+                await self._open()
+            except OSError as e:  # the port was taken meanwhile
+                self.mode = "refuse"
+                raise ValueError(f"cannot listen on {self.listen} again: {e}") from e
 
     async def healthz(self, _: web.Request) -> web.StreamResponse:
         if self.mode == "hang":
