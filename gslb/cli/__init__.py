@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from gslb import __version__
 from gslb.cli.options import add_common
 
-COMMANDS = ("serve", "check", "resolve", "admin", "geoip", "geodb", "sync")
+COMMANDS = ("serve", "check", "resolve", "admin", "geoip", "geodb", "sync", "demo-backend")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     sub.required = True
     for name in COMMANDS:
-        importlib.import_module(f"gslb.cli.{name}").register(sub)
+        importlib.import_module(f"gslb.cli.{name.replace('-', '_')}").register(sub)
     add_common(parser)  # -v and friends before or after any sub-command
     return parser
 

@@ -1,40 +1,37 @@
-"""The endpoint breaker (hysteresis) and the live state it feeds, with an explicit clock."""
+"""The pure pieces of live health: the breaker (hysteresis), load smoothing, probe
+identity, with an explicit clock."""
 
 from __future__ import annotations
 
-import math
-from ipaddress import ip_address, ip_network
-from pathlib import Path
-from types import MappingProxyType
+from ipaddress import ip_address
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gslb.config import load_zone
 from gslb.live.health import (
-    EndpointHealth,
-    Thresholds,
-    advance,
-    endpoint_keys,
-    initial,
-    reconcile,
-    record,
-    snapshot,
+    LOAD_ALPHA,
+    Breaker,
+    Event,
+    ProbeResult,
+    Reading,
+    check_load,
+    probe_spec,
+    smooth,
+    target_id,
 )
-from gslb.model import Client, LiveState, Location, Lookup
-from gslb.policy.pipeline import decide
+from gslb.model import Endpoint, HealthCheck, HostPort
 
-T = Thresholds(fall=3, rise=2)
-UP = initial(0.0)
-DOWN = initial(0.0, up=False)
-EXAMPLE = Path(__file__).resolve().parents[2] / "zones" / "example.com.yaml"
+OK = ProbeResult(True, 0.003, at=1.0, status=200)
+FAIL = ProbeResult(False, 0.008, "HTTP 500", at=1.0, status=500)
+UP = Breaker.initial("up", 0.0)
+DOWN = Breaker.initial("down", 0.0)
 
 
-def run(state: EndpointHealth, results: str, thresholds: Thresholds = T) -> EndpointHealth:
+def run(state: Breaker, results: str, fall: int = 3, rise: int = 2) -> Breaker:
     """Feed results written as a string ("x" failure, "." success), one per second."""
-    for i, r in enumerate(results, start=1):
-        state = advance(state, r == ".", thresholds, float(i))
+    for t, r in enumerate(results, start=1):
+        state = state.advance(OK if r == "." else FAIL, fall, rise, float(t))
     return state
 
 
@@ -52,30 +49,29 @@ def run(state: EndpointHealth, results: str, thresholds: Thresholds = T) -> Endp
         (UP, "xxx.", False, 1, 3.0),  # still down: one success is not enough
         (UP, "xxx..", True, 0, 5.0),  # rise=2: up again on the second success
         (UP, "xxx.x.", False, 1, 3.0),  # a failure while recovering resets the count
-        (DOWN, ".", False, 1, 0.0),
+        (DOWN, ".", False, 1, 0.0),  # assume down: down until rise successes
         (DOWN, "..", True, 0, 2.0),
+        (DOWN, "x..", True, 0, 3.0),
     ],
 )
-def test_hysteresis(
-    start: EndpointHealth, results: str, up: bool, streak: int, since: float
+def test_hysteresis_step_by_step(
+    start: Breaker, results: str, up: bool, streak: int, since: float
 ) -> None:
-    assert run(start, results) == EndpointHealth(up, streak, since)
-
-
-def test_unchanged_state_is_returned_as_is() -> None:
-    assert advance(UP, True, T, 5.0) is UP
+    after = run(start, results)
+    assert (after.up, after.streak, after.since) == (up, streak, since)
+    if results:
+        assert after.last == (OK if results[-1] == "." else FAIL)
 
 
 def test_thresholds_of_one_flip_immediately() -> None:
-    quick = Thresholds(fall=1, rise=1)
-    assert run(UP, "x", quick) == EndpointHealth(False, 0, 1.0)
-    assert run(UP, "x.", quick) == EndpointHealth(True, 0, 2.0)
+    assert not run(UP, "x", fall=1, rise=1).up
+    assert run(UP, "x.", fall=1, rise=1) == Breaker(True, 0, 2.0, OK)
 
 
-@pytest.mark.parametrize(("fall", "rise"), [(0, 1), (1, 0), (-1, 3)])
-def test_thresholds_must_be_positive(fall: int, rise: int) -> None:
-    with pytest.raises(ValueError, match="fall and rise"):
-        Thresholds(fall, rise)
+def test_progress_says_how_far_from_flipping() -> None:
+    assert run(UP, "xx").progress(3, 2) == "2 of 3 failures"
+    assert run(UP, "xxx.").progress(3, 2) == "1 of 2 successes"
+    assert run(UP, "..").progress(3, 2) == ""
 
 
 @settings(max_examples=200, deadline=None)
@@ -85,12 +81,11 @@ def test_state_changes_only_after_enough_agreeing_results(
 ) -> None:
     """Reference model: a flip happens exactly when the last results are a run of
     ``fall`` failures (when up) or ``rise`` successes (when down) since the last flip."""
-    thresholds = Thresholds(fall, rise)
     state = UP
     up, run_length = True, 0
     for t, ok in enumerate(results, start=1):
         before = state
-        state = advance(state, ok, thresholds, float(t))
+        state = state.advance(OK if ok else FAIL, fall, rise, float(t))
         run_length = 0 if ok == up else run_length + 1
         if run_length == (fall if up else rise):
             up, run_length = not up, 0
@@ -100,80 +95,72 @@ def test_state_changes_only_after_enough_agreeing_results(
         assert (state.up, state.streak) == (up, run_length)
 
 
-# --------------------------------------------------------------------------- snapshot
-
-Z = "example.com."
-A = (Z, "eu-west", "192.0.2.10")
-B = (Z, "eu-central", "192.0.2.20")
-C = (Z, "eu-central", "2001:db8:40::20")
-
-
-def test_snapshot_lists_down_endpoints_and_load() -> None:
-    status = snapshot({A: UP, B: DOWN, C: UP}, {(Z, "eu-west"): 0.5})
-    assert status.down_endpoints == frozenset({B})
-    assert status.down_regions == frozenset()
-    assert dict(status.load) == {(Z, "eu-west"): 0.5}
-    assert isinstance(status.load, MappingProxyType)
+def test_probe_result_describes_itself() -> None:
+    assert OK.describe() == "ok (HTTP 200, 3 ms)"
+    assert FAIL.describe() == "HTTP 500 (8 ms)"
+    timeout = ProbeResult(False, 4.0012, "timeout after 4 s")
+    assert timeout.describe() == "timeout after 4 s (4001 ms)"
+    body = ProbeResult(False, 0.005, "body does not contain 'ok'", status=200)
+    assert body.describe() == "body does not contain 'ok' (HTTP 200, 5 ms)"
+    noted = ProbeResult(True, 0.001, note="load: JSON field 'load' missing")
+    assert noted.describe() == "ok (1 ms); load: JSON field 'load' missing"
 
 
-def test_snapshot_is_equal_when_nothing_changed() -> None:
-    """Publishing an equal state is a no-op for the runtime, so equality is what matters."""
-    assert snapshot({A: UP, B: DOWN}) == snapshot({A: UP, B: DOWN})
-    assert snapshot({A: DOWN, B: DOWN}) != snapshot({A: UP, B: DOWN})
-    assert snapshot({A: UP}, {(Z, "eu-west"): 0.9}) != snapshot({A: UP})
+# --------------------------------------------------------------------------- load
 
 
-def test_snapshot_overrides() -> None:
-    status = snapshot(
-        {A: DOWN, B: DOWN, C: UP},
-        regions={(Z, "eu-west"): "up", (Z, "us-east"): "down", (Z, "sa-east"): "auto"},
-        overrides={C: "down", B: "up"},
-    )
-    assert status.down_regions == frozenset({(Z, "us-east")})
-    # A's region is forced up (probes ignored); B is forced up; C is forced down
-    assert status.down_endpoints == frozenset({C})
+def test_ewma_halves_the_distance_per_reading() -> None:
+    assert LOAD_ALPHA == 0.5
+    r = smooth(None, 0.2, 0.0, 30.0)
+    assert r == Reading(0.2, 0.0)
+    r = smooth(r, 1.0, 10.0, 30.0)
+    assert r == Reading(0.6, 10.0)
+    r = smooth(r, 1.0, 20.0, 30.0)
+    assert r == Reading(0.8, 20.0)
 
 
-def test_snapshot_sanitises_load() -> None:
-    status = snapshot({}, {"a": -0.2, "b": math.nan, "c": 1.3})
-    assert dict(status.load) == {"a": 0.0, "c": 1.3}
+def test_a_stale_reading_does_not_count() -> None:
+    old = Reading(0.9, 0.0)
+    assert old.fresh(30.0, 30.0) and not old.fresh(30.5, 30.0)
+    assert smooth(old, 0.1, 31.0, 30.0) == Reading(0.1, 31.0)  # starts afresh
+    assert old.age(-5.0) == 0.0  # a clock that went back is not a negative age
 
 
-def test_reconcile_keeps_survivors_and_starts_new_endpoints_up() -> None:
-    old = {A: DOWN, B: run(UP, "x")}
-    table = reconcile(old, [A, C], now=9.0)
-    assert table == {A: DOWN, C: EndpointHealth(True, 0, 9.0)}
-    assert old == {A: DOWN, B: run(UP, "x")}  # not mutated
+@pytest.mark.parametrize("value", [0, 0.0, 0.73, 1])
+def test_pushed_load_in_range(value: float) -> None:
+    assert check_load(value) == float(value)
 
 
-def test_record_applies_one_round() -> None:
-    table = {A: UP, B: run(UP, "xx")}
-    after = record(table, {A: False, B: False, C: True}, T, now=7.0)
-    assert after[A] == EndpointHealth(True, 1, 0.0)
-    assert after[B] == EndpointHealth(False, 0, 7.0)
-    assert after[C] == EndpointHealth(True, 0, 7.0)
-    assert table[B] == run(UP, "xx")  # not mutated
+@pytest.mark.parametrize("value", [-0.1, 1.01, float("nan"), float("inf"), True, "0.5", None])
+def test_pushed_load_out_of_range(value: object) -> None:
+    with pytest.raises(ValueError, match="load must be"):
+        check_load(value)  # type: ignore[arg-type]
 
 
-def test_snapshot_drives_the_policy() -> None:
-    """Probes failing in eu-central move a Paris client to eu-west, then back on recovery."""
-    name = load_zone(EXAMPLE).gslb["api.example.com."]
-    keys = endpoint_keys([name])
-    assert B in keys and C in keys and len(keys) == 13
-    paris = Client(
-        ip_address("192.0.2.1"),
-        "ecs",
-        24,
-        Lookup(Location("FR", "EU", None, 48.86, 2.35), ip_network("192.0.2.0/24")),
-    )
-    table = reconcile({}, keys, now=0.0)
-    status: LiveState = snapshot(table)
-    assert decide(name, paris, status, 4).regions == ("eu-central",)
-    for t in (1.0, 2.0, 3.0):
-        table = record(table, {B: False, C: False}, T, now=t)
-        status = snapshot(table)
-    assert decide(name, paris, status, 4).regions == ("eu-west",)
-    for t in (4.0, 5.0):
-        table = record(table, {B: True, C: True}, T, now=t)
-        status = snapshot(table)
-    assert decide(name, paris, status, 4).regions == ("eu-central",)
+# --------------------------------------------------------------------------- probes
+
+
+def test_probe_spec_aims_at_the_target_and_drops_breaker_settings() -> None:
+    ep = Endpoint(ip_address("2001:db8::10"))
+    check = HealthCheck("https", port=8443, fall=5, rise=4, assume="down")
+    spec = probe_spec(check, ep)
+    assert spec.target == HostPort("2001:db8::10", 8443) and spec.port is None
+    assert spec == probe_spec(HealthCheck("https", port=8443), ep)  # same probe
+    assert target_id(spec).startswith("https://[2001:db8::10]:8443/#")
+    shared = HealthCheck("tcp", target=HostPort("10.0.0.1", 22))
+    assert probe_spec(shared, ep).target == HostPort("10.0.0.1", 22)
+    assert target_id(probe_spec(shared, ep)).startswith("tcp://10.0.0.1:22#")
+
+
+def test_target_id_is_stable_and_tells_settings_apart() -> None:
+    at = HostPort("127.0.0.1", 80)
+    a = HealthCheck("http", target=at, path="/h")
+    assert target_id(a) == target_id(HealthCheck("http", target=at, path="/h"))
+    assert target_id(a) != target_id(HealthCheck("http", target=at, path="/h", match="ok"))
+    assert len(target_id(a).split("#")[1]) == 8
+
+
+def test_event_is_one_line() -> None:
+    e = Event(("example.com.", "eu-west", "192.0.2.10"), "state", "up", "down", "probe",
+              "probe HTTP 500 (8 ms)", 5.0)  # fmt: skip
+    assert str(e) == "example.com./eu-west/192.0.2.10 state up -> down: probe HTTP 500 (8 ms)"
