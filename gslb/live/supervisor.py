@@ -41,6 +41,7 @@ __all__ = ["Supervisor", "new_loop", "serve"]
 
 log = logging.getLogger(__name__)
 
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # probe seconds
 TICK = 1.0  # seconds between staleness checks and share-of-answers samples
 SHARE_WINDOW = 60.0  # seconds over which a region's share of answers is reported
 LOOPBACK = ("127.", "::1", "localhost")
@@ -83,6 +84,10 @@ class Supervisor:
         self._api: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
+        #: probe results by (zone, region, endpoint, ok|fail) and latency histograms
+        self._results: dict[tuple[str, str, str, str], int] = {}
+        self._latency: dict[tuple[str, str], list[float]] = {}
+        self._targets = {t.id: t for t in self.book.probe_targets()}
         self._reloading = asyncio.Lock()
         self._watched: dict[str, float] = {}
 
@@ -104,12 +109,12 @@ class Supervisor:
         return build_tables(names, ())  # compiled per country as the map asks
 
     async def start(self) -> None:
-        for worker in self.workers:
-            await worker.start()
-            log.info("%s: %s", worker.name, worker.describe)
+        await asyncio.gather(*(worker.start() for worker in self.workers))
+        if self.local is not None:
+            log.info("%s", self.local.describe())
         settle_heap()
         self._restore()
-        self.prober.start(self.book.probe_targets())
+        await self.prober.start(self.book.probe_targets())
         self.publish()
         http = self.settings.http
         if http is not None:
@@ -180,7 +185,20 @@ class Supervisor:
         return True
 
     def _on_probe(self, target: str, result: Any) -> None:
-        events = self.book.record(target, result, time.time())
+        spec = self._targets.get(target)
+        if spec is not None:
+            outcome = "ok" if result.ok else "fail"
+            for zone, region, address in spec.endpoints:
+                key = (zone, region, address, outcome)
+                self._results[key] = self._results.get(key, 0) + 1
+            for zone, region in {k[:2] for k in spec.endpoints}:
+                counts = self._latency.setdefault((zone, region), [0.0] * (len(BUCKETS) + 2))
+                for i, bound in enumerate(BUCKETS):
+                    if result.latency <= bound:
+                        counts[i] += 1
+                counts[-2] += 1  # +Inf
+                counts[-1] += result.latency
+        events = self.book.record(target, result, result.at or time.time())
         self._log(events)
         if events:
             self.publish()
@@ -240,7 +258,8 @@ class Supervisor:
                     self.zones = tuple(served)
                     self._tables = self._build_tables()
                     self._log(self.book.reconcile(self.zones, time.time()))
-                    self.prober.update(self.book.probe_targets())
+                    self._targets = {t.id: t for t in self.book.probe_targets()}
+                    self.prober.update(self._targets.values())
                     self.publish()
                     self._persist()
             self.reloads["ok" if result.ok else "error"] += 1
@@ -318,9 +337,15 @@ class Supervisor:
         stats = self.worker_stats()
         first = stats[0] if stats else {}
         book = self.book.status(now)
+        book["at"] = _iso(book.get("at"))
         shares = self.shares()
         for region in book.get("regions", ()):
             region["share"] = shares.get((region["zone"], region["name"]))
+            region["since"] = _iso(region.get("since"))
+            for endpoint in region.get("endpoints", ()):
+                endpoint["since"] = _iso(endpoint.get("since"))
+                if endpoint.get("last"):
+                    endpoint["last"]["at"] = _iso(endpoint["last"].get("at"))
         return {
             "generated": _iso(now),
             "started": _iso(self.started),
@@ -380,12 +405,37 @@ class Supervisor:
             "compile_seconds": first.get("compile_seconds", 0.0),
             "workers": workers,
             "geo_built": geo_built,
-            "probes": self.book.metrics(time.time()) if hasattr(self.book, "metrics") else {},
+            "probes": self._probe_metrics(),
         }
+
+    def _probe_metrics(self) -> dict[str, Any]:
+        now = time.time()
+        status = self.book.status(now)
+        endpoints: dict[tuple[str, str, str], int] = {}
+        regions: dict[tuple[str, str], int] = {}
+        load: dict[tuple[str, str], tuple[float | None, bool]] = {}
+        overrides: list[tuple[str, str, str, str]] = []
+        for r in status.get("regions", ()):
+            rkey = (r["zone"], r["name"])
+            regions[rkey] = 1 if r["state"] in ("up", "degraded") else 0
+            load[rkey] = (r.get("load"), bool(r.get("load_stale")))
+            if r.get("override"):
+                overrides.append((*rkey, "", r["override"]))
+            for e in r.get("endpoints", ()):
+                endpoints[(*rkey, e["address"])] = 1 if e["state"] == "up" else 0
+                if e.get("override"):
+                    overrides.append((*rkey, e["address"], e["override"]))
+        latency = {
+            key: ([(str(b), c) for b, c in zip(BUCKETS, counts, strict=False)]
+                  + [("+Inf", counts[-2])], counts[-1])  # fmt: skip
+            for key, counts in self._latency.items()
+        }
+        return {"results": self._results, "latency": latency, "endpoints": endpoints,
+                "regions": regions, "load": load, "overrides": overrides}  # fmt: skip
 
 
 def _iso(t: float | None) -> str | None:
-    if t is None:
+    if not t:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 

@@ -241,6 +241,7 @@ async def _serve(sock: socket.socket, index: int) -> int:
         return 1
     settle_heap()
     await runtime.start()
+    log.info("%s", runtime.describe())
     send({"op": "ready", "describe": runtime.describe()})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

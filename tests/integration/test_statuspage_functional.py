@@ -369,3 +369,28 @@ def test_fake_data_is_consistent() -> None:
     assert fake_map()["countries"]["DE"]["region"] == "eu-central"
     changed = fake_map(frozenset({"eu-central"}))
     assert changed["countries"]["DE"]["region"] == "eu-west"
+
+
+def test_the_real_server_page_follows_gslb_admin_drain(tmp_path: Path) -> None:
+    """The page of a real `gslb serve`, its map computed from the server's own compiled
+    policy: after `gslb admin drain eu-central`, German clients are shown on eu-west."""
+    import sys
+
+    from tests.conftest import EXAMPLE, GEOIP
+    from tests.serving import serve
+
+    with serve(tmp_path, "--state", "", zones=EXAMPLE.parent, geoip=GEOIP) as real:
+        dom = load(real.api + "/")
+        paths = dom.paths()
+        assert paths["DE"].attrs["data-region"] == "eu-central"
+        assert paths["US"].attrs["data-region"] in ("us-east", "us-west")
+        for region in REGIONS:
+            assert dom.one("tr", data_region=region, **{"class": "region"})
+        drained = subprocess.run(
+            [sys.executable, "-m", "gslb", "admin", "--server", real.api, "drain", "eu-central"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert drained.returncode == 0, drained.stderr
+        dom = load(real.api + "/")
+        assert dom.paths()["DE"].attrs["data-region"] == "eu-west"
+        assert "drained" in dom.one("tr", data_region="eu-central", **{"class": "region"}).content
