@@ -90,6 +90,7 @@ def test_probes_fail_over_inside_the_fence_across_workers(
         backends.set(west, "healthy")
         backends.set(central, "healthy")
         wait_for(lambda: server.ask(LONDON) == EU_WEST, timeout=RISE * INTERVAL + 5)
+        wait_for(lambda: server.ask(PARIS) == EU_CENTRAL, timeout=RISE * INTERVAL + 5)
         assert everyone(server, PARIS) == EU_CENTRAL
         status = server.http("GET", "/api/v1/status")
         west_status = next(r for r in status["regions"] if r["name"] == "eu-west")

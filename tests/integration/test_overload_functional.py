@@ -33,7 +33,7 @@ def test_kernel_queue_overflow_is_counted() -> None:
 class _Source:
     class responder:  # noqa: N801 - what ResponderSource.responder looks like
         @staticmethod
-        def respond(data: bytes, peer: str, tcp: bool = False) -> bytes:
+        def respond(data: bytes, peer: str, tcp: bool = False, counts: object = None) -> bytes:
             return b"reply"
 
 
