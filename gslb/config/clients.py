@@ -98,8 +98,13 @@ def read_match(sink: Sink, node: Node, what: str) -> ClientMatch | None:
     return ClientMatch(frozenset(countries), frozenset(continents), frozenset(subdivisions), nets)
 
 
-def shared(a: ClientMatch, b: ClientMatch) -> str | None:
-    """Some client both ``a`` and ``b`` can match, described, or ``None``."""
+def shared(a: ClientMatch, b: ClientMatch, located: bool = False) -> str | None:
+    """Some client both ``a`` and ``b`` can match, described, or ``None``.
+
+    With ``located``, a network also meets every geographic criterion: an address in
+    it may be located anywhere (what fences must allow for; a rule is intersected
+    with the fence at query time, so rules are compared without it).
+    """
     for x, y in ((a, b), (b, a)):
         for country in sorted(x.countries):
             if country in y.countries or COUNTRY_CONTINENT[country] in y.continents:
@@ -116,4 +121,18 @@ def shared(a: ClientMatch, b: ClientMatch) -> str | None:
         for other in b.networks:
             if net.version == other.version and net.overlaps(other):
                 return str(net if net.prefixlen >= other.prefixlen else other)
+    if located:
+        for x, y in ((a, b), (b, a)):
+            where = _geography(y)
+            if x.networks and where:
+                return f"clients of {x.networks[0]} located in {where}"
     return None
+
+
+def _geography(match: ClientMatch) -> str:
+    """The first geographic criterion of ``match``, in words ("" when none)."""
+    for kind, codes in (("country", match.countries), ("continent", match.continents),
+                        ("subdivision", match.subdivisions)):  # fmt: skip
+        if codes:
+            return f"{kind} {sorted(codes)[0]}"
+    return ""

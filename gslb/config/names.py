@@ -105,7 +105,7 @@ def read_fences(
             fences.append((Fence(name, match, frozenset(names), all_down), key))
     for j, (fence, fence_key) in enumerate(fences):
         for other in [*outer, *(f for f, _ in fences[:j])]:
-            shared = shared_client(other.match, fence.match)
+            shared = shared_client(other.match, fence.match, located=True)
             if shared is not None and not other.regions & fence.regions:
                 sink.add(
                     fence_key,
@@ -116,6 +116,32 @@ def read_fences(
 
 
 # --------------------------------------------------------------------------- gslb names
+
+
+def unanswerable(name: GslbName, label: str) -> list[str]:
+    """Clients ``name`` can never answer: a fence (or several fences that can match one
+    client) allows none of the name's regions, so those clients would get SERVFAIL."""
+    mine = {r.name for r in name.regions}
+    out: list[str] = []
+    fences = name.fences
+    for i, fence in enumerate(fences):
+        if not fence.regions & mine:
+            out.append(
+                f"gslb name '{label}' can never answer clients of fence '{fence.name}' "
+                f"({fence.match.describe()}): none of its regions is in the fence"
+            )
+            continue
+        for other in fences[:i]:
+            both = shared_client(other.match, fence.match, located=True)
+            if both is not None and other.regions & fence.regions and not (
+                other.regions & fence.regions & mine
+            ):
+                out.append(
+                    f"gslb name '{label}' can never answer {both}: fences '{other.name}' and "
+                    f"'{fence.name}' both apply and none of its regions is in both"
+                )
+    return out
+
 
 
 def _written(node: Node | None, regions: Mapping[str, object]) -> list[str] | None:
@@ -308,6 +334,9 @@ def read_gslb(
         if (why := owner_problem(owner)) is not None:
             sink.add(key, why)
         name = _NameReader(sink, owner, label, regions, fences, unread).read(value)
+        if name is not None and None not in regions.values():  # no cascade from a bad region
+            for problem in unanswerable(name, label):
+                sink.add(key, problem)
         if name is not None:
             out[owner] = name
     return out

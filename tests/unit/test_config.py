@@ -26,6 +26,55 @@ GOOD = FIXTURES / "good-base.yaml"
 
 # (fixture without "bad-" and ".yaml", line, column, exact reason)
 BAD = [
+    ("health-assume", 19, 35, "health assume 'maybe' must be up or down"),
+    ("health-check", 19, 21, "health check 'htp' must be one of http, https, tcp"),
+    ("health-host", 19, 34, "health host 'a b' is not a host name"),
+    ("health-http-only", 19, 43, "health path needs an http or https check"),
+    ("health-interval", 19, 37, "health interval 0 out of range 0.05..86400"),
+    ("health-load", 19, 33, "health load takes either 'json' (a field) or 'header' (a name)"),
+    ("health-match", 19, 34, "health match must not be empty"),
+    (
+        "health-no-check",
+        18,
+        17,
+        "health of endpoint 192.0.2.10 of region 'eu-west' needs 'check' (http, https or tcp)",
+    ),
+    ("health-path", 19, 33, "health path 'nope' must start with '/'"),
+    (
+        "health-target",
+        19,
+        35,
+        "health target port 99999 in '10.0.0.1:99999' is out of range 0..65535",
+    ),
+    (
+        "health-tcp-port",
+        18,
+        17,
+        "tcp health of endpoint 192.0.2.10 of region 'eu-west' needs 'port' or 'target'",
+    ),
+    ("health-timeout", 19, 49, "health timeout 5 exceeds the interval 2"),
+    ("health-tls-verify", 19, 39, "health tls-verify needs an https check"),
+    (
+        "fence-blackholed-by-name",
+        27,
+        3,
+        "gslb name 'api' can never answer clients of fence 'eu' (continents EU): "
+        "none of its regions is in the fence",
+    ),
+    (
+        "fence-network-overlap",
+        26,
+        3,
+        "fences 'corp' and 'eu' both match clients of 10.20.0.0/16 located in country DE "
+        "but share no region",
+    ),
+    (
+        "fences-blackholed-together",
+        33,
+        3,
+        "gslb name 'api' can never answer clients of 10.20.0.0/16 located in country DE: "
+        "fences 'corp' and 'eu' both apply and none of its regions is in both",
+    ),
     ("a-ipv6", 15, 12, "'2001:db8::1' is an IPv6 address: use AAAA, not A"),
     ("aaaa-ipv4", 15, 15, "'192.0.2.1' is an IPv4 address: use A, not AAAA"),
     ("all-down", 26, 15, "all-down 'fail-closed' must be one of fail-open, nodata, servfail"),
@@ -73,8 +122,12 @@ BAD = [
     ("gslb-region-twice", 28, 33, "region 'us-east' listed twice in gslb name 'api'"),
     ("gslb-region", 28, 24, "unknown region 'eu-wst' in gslb name 'api' (did you mean 'eu-west'?)"),
     # one mistake, one problem: rules, default and pick that follow from it are not reported
-    ("gslb-region-cascade", 28, 24,
-     "unknown region 'eu-wst' in gslb name 'api' (did you mean 'eu-west'?)"),
+    (
+        "gslb-region-cascade",
+        28,
+        24,
+        "unknown region 'eu-wst' in gslb name 'api' (did you mean 'eu-west'?)",
+    ),
     ("gslb-region-twice-cascade", 28, 33, "region 'us-east' listed twice in gslb name 'api'"),
     ("regions-misspelled", 15, 1, "unknown key 'region' in zone file (did you mean 'regions'?)"),
     ("gslb-static", 28, 3, "gslb name api.example.com. conflicts with static A at the same owner"),
@@ -461,7 +514,8 @@ def test_gslb_full(tmp_path: Path) -> None:
         "    degraded-ttl: 60\n"
         "    regions: [eu-west, us-east]\n"
         "    fences:\n"
-        "      corp: {clients: {networks: ['10.0.0.0/8', '2001:db8::/32']}, regions: [us-east]}\n"
+        "      corp: {clients: {networks: ['10.0.0.0/8', '2001:db8::/32']},\n"
+        "             regions: [us-east, eu-west]}\n"
         "    rules:\n"
         "      - clients: {countries: [FR], subdivisions: [FR-75]}\n"
         "        regions: [eu-west]\n"
@@ -505,6 +559,11 @@ def test_default_regions(tmp_path: Path) -> None:
         ("{subdivisions: [US-CA]}", "{countries: [US]}", "US-CA"),
         ("{subdivisions: [US-CA]}", "{continents: [NA]}", "US-CA"),
         ("{networks: [10.0.0.0/8]}", "{networks: [10.1.0.0/16]}", "10.1.0.0/16"),
+        # a network's clients may be located anywhere, so it meets every geography
+        ("{networks: [10.0.0.0/8]}", "{countries: [DE]}",
+         "clients of 10.0.0.0/8 located in country DE"),
+        ("{continents: [EU]}", "{networks: ['2001:db8::/32']}",
+         "clients of 2001:db8::/32 located in continent EU"),
     ],
 )
 def test_fences_that_overlap_must_share_a_region(
@@ -525,7 +584,6 @@ def test_fences_that_overlap_must_share_a_region(
         ("{countries: [DE]}", "{countries: [FR]}"),
         ("{countries: [JP]}", "{continents: [EU]}"),
         ("{networks: [10.0.0.0/8]}", "{networks: ['::/0']}"),
-        ("{networks: [10.0.0.0/8]}", "{countries: [DE]}"),  # locations are known at query time
         ("{subdivisions: [US-CA]}", "{subdivisions: [US-NY]}"),
     ],
 )
