@@ -14,7 +14,7 @@ import logging
 import random
 from ipaddress import ip_address, ip_network
 
-from dnslib import DNSRecord
+from dnslib import QTYPE, RCODE, DNSRecord
 
 from gslb.dns.counters import Counts
 from gslb.dns.responder import Responder
@@ -52,7 +52,7 @@ def describe(data: bytes, out: bytes | None, peer: str, tcp: bool, full_ip: bool
                     client = f"{ip_address(bytes(raw))}/{source}"
         fields.append(f"client={_mask(client, full_ip)}")
         q = query.questions[0]
-        fields += [f"name={str(q.qname).lower()}", f"type={q.qtype}"]
+        fields += [f"name={str(q.qname).lower()}", f"type={QTYPE.get(q.qtype, q.qtype)}"]
     except Exception:  # a malformed query is still worth a line
         fields.append(f"client={_mask(peer, full_ip)} malformed={len(data)}B")
     if out is None:
@@ -60,7 +60,7 @@ def describe(data: bytes, out: bytes | None, peer: str, tcp: bool, full_ip: bool
     else:
         try:
             reply = DNSRecord.parse(out)
-            fields.append(f"rcode={reply.header.rcode}")
+            fields.append(f"rcode={RCODE.get(reply.header.rcode, reply.header.rcode)}")
             answers = [str(rr.rdata) for rr in reply.rr if rr.rtype in (1, 28)]
             if answers:
                 fields.append("answer=" + ",".join(answers))
