@@ -126,7 +126,7 @@ def build_app(source: ApiSource) -> web.Application:
         events = source.book.set_override(target, state, _now())
         source.apply(events)
         log.info("override %s %s", "/".join(target), state,
-                 extra=event(action="override", key="/".join(target), state=state,
+                 extra=event(event="admin", action="override", key="/".join(target), state=state,
                              peer=request.remote or "-"))  # fmt: skip
         return web.json_response({"key": list(target), "state": state,
                                   "changes": [str(e) for e in events]})  # fmt: skip
@@ -146,7 +146,7 @@ def build_app(source: ApiSource) -> web.Application:
                 return _error(400, str(e))
         source.apply(events)
         log.info("load %s %s", "/".join(target), value,
-                 extra=event(action="load", key="/".join(target), load=value,
+                 extra=event(event="admin", action="load", key="/".join(target), load=value,
                              peer=request.remote or "-"))  # fmt: skip
         return web.json_response({"key": list(target), "load": value})
 

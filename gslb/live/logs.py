@@ -1,7 +1,8 @@
 """Log lines an operator can grep or a collector can parse.
 
 ``text`` (the default) is the usual ``time LEVEL logger: message``; a structured event
-(a state change, a reload, an admin action) adds ``key=value`` pairs after the message.
+(a state change, a reload, an admin action) is written as its ``key=value`` pairs
+instead of prose, one line per event, so grep and awk can read it.
 ``json`` writes one JSON object per line with the same fields. Lines from ``--workers``
 processes say which worker wrote them. Events are logged with
 ``log.info(message, extra=event(key=value, ...))``.
@@ -36,11 +37,12 @@ class _Text(logging.Formatter):
         super().__init__(f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
         fields = getattr(record, _EVENT, None)
         if fields:
-            line += " " + " ".join(f"{k}={_value(v)}" for k, v in fields.items())
-        return line
+            record = logging.makeLogRecord(record.__dict__)
+            record.msg = " ".join(f"{k}={_value(v)}" for k, v in fields.items())
+            record.args = ()
+        return super().format(record)
 
 
 class _Json(logging.Formatter):

@@ -170,7 +170,7 @@ class Supervisor:
         for e in events:
             log.info(
                 "%s", e,
-                extra=event(kind=e.what, key=key_text(e.key), old=e.old, new=e.new,
+                extra=event(event=e.what, key=key_text(e.key), old=e.old, new=e.new,
                             cause=e.cause, why=e.why),
             )  # fmt: skip
 
@@ -240,7 +240,7 @@ class Supervisor:
         """Reload zones everywhere; a broken config changes nothing anywhere."""
         async with self._reloading:
             sdnotify.notify("RELOADING=1")
-            log.info("reloading zones", extra=event(cause=why))
+            log.info("reloading zones", extra=event(event="reload", cause=why))
             try:
                 zones = await asyncio.to_thread(load_zones, list(self.settings.zones))
             except GslbError as e:
@@ -264,6 +264,11 @@ class Supervisor:
                     self._persist()
             self.reloads["ok" if result.ok else "error"] += 1
             self.last_reload = result
+            log.info(
+                "reload %s", "done" if result.ok else "refused",
+                extra=event(event="reloaded", ok=result.ok, cause=why, errors=len(result.errors),
+                            warnings=len(result.warnings), seconds=round(result.seconds, 2)),
+            )  # fmt: skip
             sdnotify.notify("READY=1")
             return result
 

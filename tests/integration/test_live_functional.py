@@ -96,7 +96,8 @@ def test_probes_fail_over_inside_the_fence_across_workers(
         west_status = next(r for r in status["regions"] if r["name"] == "eu-west")
         assert west_status["state"] == "up" and west_status["endpoints"][0]["last"]["ok"]
         log = server.logged()
-        assert "eu-west/192.0.2.10 state up -> down: probe HTTP 500" in log
+        assert "event=state key=example.com./eu-west/192.0.2.10 old=up new=down" in log
+        assert "probe HTTP 500" in log
         assert "[worker 0]" in log and "[worker 1]" in log
 
 
