@@ -40,7 +40,7 @@ def zone_with_probes(tmp: Path, west: int, central: int) -> Path:
     zones = tmp / "zones"
     zones.mkdir()
     (zones / "example.com.yaml").write_text(text)
-    assert text.count("health:") == 2
+    assert text.count("target: 127.0.0.1:") == 2
     return zones
 
 
