@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 TCP_LIMIT = 65535
 ANSWERS_LIMIT = 8192  # decisions remembered per view with their rendering and labels
+SEEN_LIMIT = 1 << 17  # client networks remembered as seen once (hashes), per view
 CANONICAL_MAX = 320  # bytes: header, a 255-octet question, OPT with a client subnet
 _CANONICAL_FLAGS = 0x0100 | 0x0020 | 0x0010  # RD, AD, CD: may vary, never change a reply
 _Q_NO_AR = b"\x00\x01\x00\x00\x00\x00\x00\x00"  # QD=1 AN=0 NS=0 AR=0
@@ -271,7 +272,17 @@ class Responder:
                 except Exception:
                     log.exception("answering %r failed", question)
                     return self._general(view, data, resolver, tcp)
-                view.clients.put((key, ckey), client, len(key) + len(client[0].body))
+                # Kept from its second query on: a network seen once (most of them, for
+                # a busy name) costs the caches neither time nor memory.
+                seen = view.seen
+                mark = hash((key, ckey))
+                if mark not in seen:
+                    if len(seen) >= SEEN_LIMIT:
+                        seen.clear()
+                    seen.add(mark)
+                    canonical = False
+                else:
+                    view.clients.put((key, ckey), client, len(key) + len(client[0].body))
             hit, tag = client
         rflags, an, ns, ar, body, scope = hit
         opt = b"" if not udp else opt_bytes(bool(do), ecs, scope)

@@ -100,7 +100,9 @@ class ConfigView:
 class View:
     """A config view under one live state: read once per query, replaced whole."""
 
-    __slots__ = ("config", "state", "decider", "replies", "by_resolver", "clients", "answers")
+    __slots__ = (
+        "config", "state", "decider", "replies", "by_resolver", "clients", "answers", "seen",
+    )  # fmt: skip
 
     def __init__(self, config: ConfigView, state: LiveState | None = None) -> None:
         self.config = config
@@ -120,6 +122,9 @@ class View:
         #: its rendered sections and counter labels without and with ECS; memoised
         #: decisions make this the common case for a new client network
         self.answers: dict[tuple[bytes, int], tuple[object, Rendered, int, int]] = {}
+        #: hashes of (question, client network) answered once: caches keep a client's
+        #: answer from its second query on (bounded; cleared whole when full)
+        self.seen: set[int] = set()
 
     def with_state(self, state: LiveState) -> View:
         """The same config under another state (the same view if the state is equal)."""

@@ -69,7 +69,6 @@ PROBES: tuple[IPAddress, ...] = (IPv4Address("8.8.8.8"), IPv6Address("2001:4860:
 
 #: Records read at open to tell whether the database has subdivision codes (~20 ms).
 SUBDIVISION_SAMPLE = 10_000
-RECENT_LIMIT = 1 << 15  # cached answers per /24 or /48; cleared whole when full
 _LOOKUP_ERRORS = (InvalidDatabaseError, OSError, ValueError, TypeError, AttributeError)
 
 
@@ -171,7 +170,7 @@ class GeoDatabase:
     __slots__ = (
         "path", "database_type", "build_epoch", "description", "ip_version", "node_count",
         "compact", "errors", "subdivisions", "_xz", "_copy", "_reader", "_get", "_centroids",
-        "places", "_place_ids", "_recent", "_seen", "_special4", "_special6",
+        "places", "_place_ids", "_records", "_seen", "_special4", "_special6",
     )  # fmt: skip
 
     def __init__(
@@ -200,17 +199,18 @@ class GeoDatabase:
         #: place id -> location (0: no location); a compact database's are its table's
         self.places: list[Location | None] | StoredPlaces = [None]
         self._place_ids: dict[Fields, int] = {}
-        self._recent: dict[int, tuple[int, int]] = {}  # /24 or /48 -> (place, prefix length)
         self._special4 = special_ranges(4)
         self._special6 = special_ranges(6)
         self._seen = seen
         table = copy.table("places")
         self.compact = isinstance(table, bytes)
+        self._records = 0  # records that are place indexes (a compact database's places)
         if isinstance(table, bytes):
             try:
                 self.places = StoredPlaces(table, centroids)  # record i is place i + 1
             except ValueError as exc:
                 raise GeoDatabaseError(f"{path}: unreadable place table: {exc}") from exc
+            self._records = len(self.places) - 1
         #: whether records carry subdivision codes (fences naming them can match)
         if isinstance(table, bytes):
             self.subdivisions: bool = places_have_subdivisions(table)
@@ -345,58 +345,39 @@ class GeoDatabase:
         """(place id, prefix length of the database network) for an address as an integer.
 
         On the path of every query from a client network not seen before, so written for
-        speed: the special-block check is one ``bisect``, answers for networks at least
-        as wide as a /24 (/48) are remembered by that /24 (/48) (the usual ECS
-        granularity), and an IPv4 address reaches the reader as text, its cheapest form.
-        A lookup that fails (a verified file never should) returns :data:`FAILED`.
+        speed: the special-block check is one ``bisect``, an IPv4 address reaches the
+        reader as text (its cheapest form), and our compact database's record is the
+        place id itself. (Repeated client networks never get here: the responder keeps
+        their answers.) A lookup that fails (a verified file never should) returns
+        :data:`FAILED`.
         """
         if version == 4:
-            key = value >> 8
-            hit = self._recent.get(key)
-            if hit is not None:
-                return hit
             starts, ends, plens = self._special4
             i = bisect_right(starts, value) - 1
             if i >= 0 and value <= ends[i]:
-                found = (NOWHERE, plens[i])
-            else:
-                text = f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
-                found = self._located(text, 32)
-            if found[1] > 24:
-                return found
+                return NOWHERE, plens[i]
+            address: str | IPv6Address = (
+                f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+            )
         else:
-            key = ~(value >> 80)
-            hit = self._recent.get(key)
-            if hit is not None:
-                return hit
             starts, ends, plens = self._special6
             i = bisect_right(starts, value) - 1
             if i >= 0 and value <= ends[i]:
-                found = (NOWHERE, plens[i])
-            else:
-                found = self._located(IPv6Address(value), 128)
-            if found[1] > 48:
-                return found
-        recent = self._recent
-        if len(recent) >= RECENT_LIMIT:
-            recent.clear()
-        recent[key] = found
-        return found
-
-    def _located(self, address: str | IPv6Address, bits: int) -> tuple[int, int]:
+                return NOWHERE, plens[i]
+            address = IPv6Address(value)
         try:
             record, plen = self._get(address)
         except _LOOKUP_ERRORS:
-            if bits == 128 and self.ip_version == 4:
+            if version == 6 and self.ip_version == 4:
                 return NOWHERE, 0  # an IPv4-only database knows no IPv6 address
             self.errors += 1
-            return FAILED, bits
-        if bits == 32 and plen > 32:
+            return FAILED, 32 if version == 4 else 128
+        if version == 4 and plen > 32:
             plen -= 96  # the reader counted the ::/96 path of an IPv6 tree
+        if type(record) is int and record < self._records:
+            return record + 1, plen
         if record is None:
             return NOWHERE, plen
-        if self.compact and type(record) is int and record < len(self.places) - 1:
-            return record + 1, plen
         return self._place(record), plen
 
     def lookup(self, address: IPAddress) -> Lookup:
