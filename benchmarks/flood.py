@@ -5,7 +5,12 @@ its own loopback /24 (127.0.<n>.1), never reading the replies; a probe from 127.
 asks one query every 0.1 s (1 s timeout). With ``--pid`` the server's RSS is sampled.
 Prints one JSON object. Loopback only, bounded in time.
 
+``--padding N`` sends each query with an EDNS padding option (RFC 7830) of N bytes
+holding a counter, so no two queries have the same bytes: the memory attack of issue 13
+(a cache keyed on raw query bytes grows by every query).
+
     python -m benchmarks.flood --port 5353 --senders 2 --seconds 10 --pid 1234
+    python -m benchmarks.flood --port 5353 --senders 2 --seconds 10 --pid 1234 --padding 3990
 """
 
 from __future__ import annotations
@@ -27,7 +32,18 @@ def query(qid: int, name: bytes) -> bytes:
     return struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + name + b"\x00\x01\x00\x01"
 
 
-def _send(host: str, port: int, source: str, seconds: float, sent: multiprocessing.Value) -> None:  # type: ignore[valid-type]
+def padded(qid: int, name: bytes, size: int, counter: int) -> bytes:
+    """A query with an OPT record carrying a padding option of ``size`` bytes that
+    starts with ``counter`` (so every query differs)."""
+    pad = counter.to_bytes(8, "big") + bytes(max(0, size - 8))
+    option = struct.pack("!HH", 12, len(pad)) + pad
+    opt = b"\x00" + struct.pack("!HHIH", 41, 4096, 0, len(option)) + option
+    head = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 1)
+    return head + name + b"\x00\x01\x00\x01" + opt
+
+
+def _send(host: str, port: int, source: str, seconds: float, sent: multiprocessing.Value,  # type: ignore[valid-type]
+          padding: int = 0) -> None:  # fmt: skip
     wires = [query(i, NAMES[i % len(NAMES)]) for i in range(64)]
     count = 0
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -35,6 +51,9 @@ def _send(host: str, port: int, source: str, seconds: float, sent: multiprocessi
         s.setblocking(False)
         stop = time.monotonic() + seconds
         while time.monotonic() < stop:
+            if padding:
+                base = count + (int(source.split(".")[2]) << 40)
+                wires = [padded(i, NAMES[i % len(NAMES)], padding, base + i) for i in range(64)]
             for wire in wires:
                 try:
                     s.sendto(wire, (host, port))
@@ -57,7 +76,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     sent = multiprocessing.Value("q", 0)
     senders = [
         multiprocessing.Process(
-            target=_send, args=(args.host, args.port, f"127.0.{10 + i}.1", args.seconds, sent)
+            target=_send,
+            args=(args.host, args.port, f"127.0.{10 + i}.1", args.seconds, sent, args.padding),
         )
         for i in range(args.senders)
     ]
@@ -95,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--senders", type=int, default=2)
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--padding", type=int, default=0, help="EDNS padding bytes per query")
     p.add_argument("--pid", default="", help="server process id, for its RSS ('parent': ours)")
     args = p.parse_args(argv)
     if not args.host.startswith("127."):

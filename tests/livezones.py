@@ -14,9 +14,7 @@ from gslb.model import Zone
 LOCATIONS = {"eu-west": [53.35, -6.26], "eu-central": [50.11, 8.68], "us-east": [38.95, -77.45]}
 
 
-def zone(
-    tmp_path: Path, regions: dict[str, dict[str, Any]], origin: str = "example.com"
-) -> Zone:
+def zone(tmp_path: Path, regions: dict[str, dict[str, Any]], origin: str = "example.com") -> Zone:
     """A zone ``origin`` with ``regions`` (``location`` filled in) and a GSLB name
     ``api`` over all of them."""
     body = {

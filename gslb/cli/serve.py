@@ -98,9 +98,7 @@ def register(sub: Any) -> None:
         metavar="RATE",
         help="log this share of queries (0..1; default 0); clients as their /24 or /48",
     )
-    p.add_argument(
-        "--query-log-full-ip", action="store_true", help="log whole client addresses"
-    )
+    p.add_argument("--query-log-full-ip", action="store_true", help="log whole client addresses")
     p.add_argument(
         "--drop-removed-zones",
         action="store_true",

@@ -133,15 +133,16 @@ def unanswerable(name: GslbName, label: str) -> list[str]:
             continue
         for other in fences[:i]:
             both = shared_client(other.match, fence.match, located=True)
-            if both is not None and other.regions & fence.regions and not (
-                other.regions & fence.regions & mine
+            if (
+                both is not None
+                and other.regions & fence.regions
+                and not (other.regions & fence.regions & mine)
             ):
                 out.append(
                     f"gslb name '{label}' can never answer {both}: fences '{other.name}' and "
                     f"'{fence.name}' both apply and none of its regions is in both"
                 )
     return out
-
 
 
 def _written(node: Node | None, regions: Mapping[str, object]) -> list[str] | None:

@@ -84,8 +84,11 @@ def truncated(reply: bytes) -> bytes:
         while reply[end]:
             end += reply[end] + 1
         end += 5
-    return reply[:2] + bytes((flags, reply[3])) + struct.pack("!HHHH", qdcount, 0, 0, 0) + (
-        reply[12:end]
+    return (
+        reply[:2]
+        + bytes((flags, reply[3]))
+        + struct.pack("!HHHH", qdcount, 0, 0, 0)
+        + (reply[12:end])
     )
 
 

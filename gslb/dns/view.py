@@ -79,9 +79,7 @@ class ConfigView:
         self.replies: Cache[bytes, tuple[bytes, int]] = Cache("static replies", 8192, 2 * MB)
         #: rendered static answers by lower-cased question, with their counter labels
         #: for a query without and with a client subnet option
-        self.static: Cache[bytes, tuple[Rendered, int, int]] = Cache(
-            "static answers", 8192, 2 * MB
-        )
+        self.static: Cache[bytes, tuple[Rendered, int, int]] = Cache("static answers", 8192, 2 * MB)
         #: how a lower-cased question reaches a GSLB name
         self.routes: Cache[bytes, object] = Cache("routes", 2048, 1 * MB)
         #: rendered GSLB answers by (question, outcome, endpoints, ttl): pure functions of

@@ -261,6 +261,7 @@ class GeoDatabase:
         try:
             db = cls(mmdb, xz, copy, reader, seen, centroids)
             db._probe(tuple(probes))
+            copy.release()
             return db
         except BaseException:
             reader.close()

@@ -57,7 +57,7 @@ def routing_fields(
 
 
 def for_routing(fields: Fields, centroids: Mapping[str, tuple[float, float]]) -> Fields:
-    """"Unknown" codes dropped, and a country's centroid for a place without coordinates
+    """ "Unknown" codes dropped, and a country's centroid for a place without coordinates
     (Country databases, sparse City records)."""
     country, continent, subdivision, lat, lon = fields
     if country == UNKNOWN:  # DB-IP's "ZZ / Undefined" sits at (0, 0): it locates nothing

@@ -28,7 +28,7 @@ def event(**fields: object) -> dict[str, Any]:
 
 def _value(v: object) -> str:
     text = str(v)
-    return json.dumps(text) if (not text or any(c in text for c in " \"=\n")) else text
+    return json.dumps(text) if (not text or any(c in text for c in ' "=\n')) else text
 
 
 class _Text(logging.Formatter):

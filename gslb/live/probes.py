@@ -169,9 +169,7 @@ class Prober:
             latency = time.monotonic() - started
             return ProbeResult(False, latency, error, self._clock(), status)
 
-    async def _http(
-        self, check: HealthCheck, target: HostPort
-    ) -> tuple[int, float | None, str]:
+    async def _http(self, check: HealthCheck, target: HostPort) -> tuple[int, float | None, str]:
         """(status, load, note) of a passing HTTP(S) check; _Failed otherwise."""
         session = self._session
         assert session is not None, "Prober.start() opens the HTTP session"

@@ -246,20 +246,35 @@ class Runtime:
         return {
             "queries": [[t, *label, n] for (t, label), n in counters.snapshot().items()],
             "listeners": [
-                {"proto": h.proto, "host": h.host, "port": h.port, "io": h.io,
-                 "alive": h.alive, "restarts": h.restarts, "drops": h.drops,
-                 "unsent": h.unsent}  # fmt: skip
+                {
+                    "proto": h.proto,
+                    "host": h.host,
+                    "port": h.port,
+                    "io": h.io,
+                    "alive": h.alive,
+                    "restarts": h.restarts,
+                    "drops": h.drops,
+                    "unsent": h.unsent,
+                }  # fmt: skip
                 for h in health.listeners
             ],
             "ready": health.ok,
             "tcp": {"open": len(self.server.tcp), **asdict(tcp)},
-            "rrl": {"dropped": sum(x.dropped for x in limiters),
-                    "slipped": sum(x.slipped for x in limiters)},  # fmt: skip
-            "geo": {"path": str(geo.path), "type": geo.database_type, "built": geo.build_date,
-                    "nodes": geo.node_count, "places": len(geo.places),
-                    "lookup_errors": geo.errors},  # fmt: skip
-            "zones": [{"origin": z.origin, "serial": z.soa.serial, "file": z.source}
-                      for z in self.zones],  # fmt: skip
+            "rrl": {
+                "dropped": sum(x.dropped for x in limiters),
+                "slipped": sum(x.slipped for x in limiters),
+            },  # fmt: skip
+            "geo": {
+                "path": str(geo.path),
+                "type": geo.database_type,
+                "built": geo.build_date,
+                "nodes": geo.node_count,
+                "places": len(geo.places),
+                "lookup_errors": geo.errors,
+            },  # fmt: skip
+            "zones": [
+                {"origin": z.origin, "serial": z.soa.serial, "file": z.source} for z in self.zones
+            ],  # fmt: skip
             "loaded": self.loaded_at,
             "compile_seconds": round(self.compile_seconds, 3),
             "reload": self.last_reload.to_dict() if self.last_reload else None,
@@ -283,4 +298,3 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
-

@@ -156,9 +156,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
-        loop.add_signal_handler(
-            signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP"))
-        )
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
         await self.start()
         await self._stop.wait()
         log.info("stopping")
@@ -244,9 +242,7 @@ class Supervisor:
             try:
                 zones = await asyncio.to_thread(load_zones, list(self.settings.zones))
             except GslbError as e:
-                problems = (
-                    tuple(map(str, e.problems)) if isinstance(e, ConfigError) else (str(e),)
-                )
+                problems = tuple(map(str, e.problems)) if isinstance(e, ConfigError) else (str(e),)
                 log.error("reload rejected, still serving the previous zones:\n%s", e)
                 result = ReloadResult(False, time.time(), problems)
             else:
@@ -318,9 +314,9 @@ class Supervisor:
     def _sample_shares(self, now: float) -> None:
         totals: dict[tuple[str, str], int] = {}
         zone_of = {n: z.origin for z in self.zones for n in z.gslb}
-        for (_t, _q, _r, _e, _tc, name, region, _why), n in sum_stats(
-            self.worker_stats()
-        )["queries"].items():
+        for (_t, _q, _r, _e, _tc, name, region, _why), n in sum_stats(self.worker_stats())[
+            "queries"
+        ].items():
             if name:
                 key = (zone_of.get(name, ""), region)
                 totals[key] = totals.get(key, 0) + n
@@ -355,15 +351,17 @@ class Supervisor:
             "generated": _iso(now),
             "started": _iso(self.started),
             "zones": [
-                {"origin": z.origin, "serial": z.soa.serial, "file": z.source,
-                 "loaded": _iso(first.get("loaded"))}  # fmt: skip
+                {
+                    "origin": z.origin,
+                    "serial": z.soa.serial,
+                    "file": z.source,
+                    "loaded": _iso(first.get("loaded")),
+                }  # fmt: skip
                 for z in self.zones
             ],
             "reload": self.last_reload.to_dict() if self.last_reload else None,
             "geo": first.get("geo"),
-            "workers": [
-                {"name": w.name, "serving": w.stats() is not None} for w in self.workers
-            ],
+            "workers": [{"name": w.name, "serving": w.stats() is not None} for w in self.workers],
             **book,
         }
 
@@ -431,8 +429,11 @@ class Supervisor:
                 if e.get("override"):
                     overrides.append((*rkey, e["address"], e["override"]))
         latency = {
-            key: ([(str(b), c) for b, c in zip(BUCKETS, counts, strict=False)]
-                  + [("+Inf", counts[-2])], counts[-1])  # fmt: skip
+            key: (
+                [(str(b), c) for b, c in zip(BUCKETS, counts, strict=False)]
+                + [("+Inf", counts[-2])],
+                counts[-1],
+            )  # fmt: skip
             for key, counts in self._latency.items()
         }
         return {"results": self._results, "latency": latency, "endpoints": endpoints,
@@ -465,4 +466,3 @@ def serve(settings: Settings) -> int:
     finally:
         loop.close()
     return 0
-

@@ -35,6 +35,7 @@ def live(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     yield server
     stop_live(server)
 
+
 Q = dns.message.make_query
 
 

@@ -560,10 +560,16 @@ def test_default_regions(tmp_path: Path) -> None:
         ("{subdivisions: [US-CA]}", "{continents: [NA]}", "US-CA"),
         ("{networks: [10.0.0.0/8]}", "{networks: [10.1.0.0/16]}", "10.1.0.0/16"),
         # a network's clients may be located anywhere, so it meets every geography
-        ("{networks: [10.0.0.0/8]}", "{countries: [DE]}",
-         "clients of 10.0.0.0/8 located in country DE"),
-        ("{continents: [EU]}", "{networks: ['2001:db8::/32']}",
-         "clients of 2001:db8::/32 located in continent EU"),
+        (
+            "{networks: [10.0.0.0/8]}",
+            "{countries: [DE]}",
+            "clients of 10.0.0.0/8 located in country DE",
+        ),
+        (
+            "{continents: [EU]}",
+            "{networks: ['2001:db8::/32']}",
+            "clients of 2001:db8::/32 located in continent EU",
+        ),
     ],
 )
 def test_fences_that_overlap_must_share_a_region(

@@ -129,6 +129,8 @@ def test_ipv4_and_ipv6_networks_never_collide() -> None:
 
 def test_defaults_are_documented_numbers() -> None:
     assert (ratelimit.DEFAULT_RATE, ratelimit.DEFAULT_WINDOW, ratelimit.DEFAULT_SLIP) == (
-        1000, 5.0, 2
+        1000,
+        5.0,
+        2,
     )
     assert dns.rcode.NXDOMAIN == 3  # the byte classify reads
