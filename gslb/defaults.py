@@ -14,7 +14,7 @@ itself, or into :func:`cache_dir` when the package directory is read-only (see
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gslb.model import HostPort
@@ -44,6 +44,17 @@ def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     if xdg and os.path.isabs(xdg):
         return Path(xdg) / "gslb"
     return Path(environ.get("HOME") or Path.home()) / ".cache" / "gslb"
+
+
+def state_file(zones: Sequence[str]) -> Path:
+    """Where ``gslb serve`` keeps overrides and pushed load without ``--state``: beside
+    the first zones path, or in :func:`cache_dir` when that directory is read-only
+    (the bundled zones of a system-wide install)."""
+    first = Path(zones[0])
+    directory = first if first.is_dir() else first.parent
+    if os.access(directory, os.W_OK):
+        return directory / ".gslb-state.json"
+    return cache_dir() / "state.json"
 
 
 ZONES = str(bundled("zones"))

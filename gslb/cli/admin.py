@@ -87,6 +87,12 @@ def _path(target: str) -> str:
 def run(args: argparse.Namespace) -> int:
     command = args.admin_command
     try:
+        _token(args)
+    except OSError as e:
+        print(f"gslb admin: cannot read the token file {args.token_file}: {e.strerror or e}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    try:
         if command == "status":
             result = _call(args, "GET", "/api/v1/status")
             print(json.dumps(result, indent=2) if args.json else table(result))

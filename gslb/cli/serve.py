@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from pathlib import Path
 from typing import Any
 
 from gslb import defaults
@@ -147,8 +147,10 @@ def run(args: argparse.Namespace) -> int:
     zones = tuple(args.zones or [defaults.ZONES])
     state = args.state
     if state is None:
-        first = Path(zones[0])
-        state = str((first if first.is_dir() else first.parent) / ".gslb-state.json")
+        default = defaults.state_file(zones)
+        with contextlib.suppress(OSError):  # a cache directory not made yet; else said later
+            default.parent.mkdir(parents=True, exist_ok=True)
+        state = str(default)
     setup(args.log_format, verbose=args.verbose)
     settings = Settings(
         zones=zones,

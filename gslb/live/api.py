@@ -64,6 +64,9 @@ class ApiSource(Protocol):
     async def reload(self, why: str) -> Any: ...
 
 
+JSON = "application/json"
+
+
 def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
@@ -78,9 +81,11 @@ def build_app(source: ApiSource) -> web.Application:
                 given = request.headers.get("Authorization", "")
                 if not hmac.compare_digest(given.encode(), f"Bearer {source.token}".encode()):
                     return _error(401, "a valid 'Authorization: Bearer <token>' is needed")
-        response = await handler(request)
+        return await handler(request)
+
+    async def no_versions(_: web.Request, response: web.StreamResponse) -> None:
+        """Every reply, aiohttp's own 404/405 included, names no software version."""
         response.headers["Server"] = "gslb"
-        return response
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
@@ -106,9 +111,13 @@ def build_app(source: ApiSource) -> web.Application:
         try:
             data = await request.json()
         except (ValueError, UnicodeDecodeError):
-            raise web.HTTPBadRequest(text='{"error": "the body must be JSON"}') from None
+            raise web.HTTPBadRequest(
+                text='{"error": "the body must be JSON"}', content_type=JSON
+            ) from None
         if not isinstance(data, dict):
-            raise web.HTTPBadRequest(text='{"error": "the body must be a JSON object"}')
+            raise web.HTTPBadRequest(
+                text='{"error": "the body must be a JSON object"}', content_type=JSON
+            )
         return data
 
     def key(request: web.Request) -> Any:
@@ -116,7 +125,9 @@ def build_app(source: ApiSource) -> web.Application:
         try:
             return source.book.resolve_key(region, request.match_info.get("endpoint"), zone or None)
         except KeyError as e:
-            raise web.HTTPNotFound(text=json.dumps({"error": str(e.args[0])})) from None
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": str(e.args[0])}), content_type=JSON
+            ) from None
 
     async def set_override(request: web.Request) -> web.Response:
         target = key(request)
@@ -145,8 +156,9 @@ def build_app(source: ApiSource) -> web.Application:
             except ValueError as e:
                 return _error(400, str(e))
         source.apply(events)
-        log.info("load %s %s", "/".join(target), value,
-                 extra=event(event="admin", action="load", key="/".join(target), load=value,
+        shown = "cleared" if value is None else value
+        log.info("load %s %s", "/".join(target), shown,
+                 extra=event(event="admin", action="load", key="/".join(target), load=shown,
                              peer=request.remote or "-"))  # fmt: skip
         return web.json_response({"key": list(target), "load": value})
 
@@ -155,6 +167,7 @@ def build_app(source: ApiSource) -> web.Application:
         return web.json_response(result.to_dict(), status=200 if result.ok else 422)
 
     app = web.Application(middlewares=[guard], client_max_size=MAX_BODY)
+    app.on_response_prepare.append(no_versions)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

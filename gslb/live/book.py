@@ -123,7 +123,10 @@ class LiveBook:
 
     def resolve_key(self, region: str, endpoint: str | None = None, zone: str | None = None) -> Key:
         """The key for a region name (and endpoint address) as an operator writes it.
-        KeyError (with a message) when unknown, or ambiguous across zones."""
+        KeyError (with a message) when unknown, or ambiguous across zones. The zone may
+        be written with or without its trailing dot, in any case."""
+        if zone is not None:
+            zone = zone.lower().rstrip(".") + "."
         found = [k for k in self._regions if k[1] == region and zone in (None, k[0])]
         if not found:
             raise KeyError(f"no region '{region}'" + (f" in zone {zone}" if zone else ""))

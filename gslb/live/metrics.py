@@ -21,7 +21,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-__all__ = ["CONTENT_TYPE", "MetricsSource", "render", "sum_stats"]
+__all__ = ["CONTENT_TYPE", "MetricsSource", "render", "retire", "sum_stats"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -53,10 +53,26 @@ def sum_stats(stats: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             listeners["restarts"] += int(h.get("restarts") or 0)
             listeners["unsent"] += int(h.get("unsent") or 0)
         if s.get("geo"):
-            geo = s["geo"]
-            lookup_errors += int(geo.get("lookup_errors", 0))
+            lookup_errors += int(s["geo"].get("lookup_errors", 0))
+            if "path" in s["geo"]:
+                geo = s["geo"]
     return {"queries": queries, "tcp": tcp, "rrl": rrl, "listeners": listeners, "geo": geo,
             "lookup_errors": lookup_errors}  # fmt: skip
+
+
+def retire(earlier: Mapping[str, Any] | None, last: Mapping[str, Any]) -> dict[str, Any]:
+    """The counters of a worker process that died, added to those of the ones before
+    it, so totals never go backwards and a worker restarting forever costs one entry.
+    Gauges (open TCP connections) and descriptions (which geo file) are left out."""
+    total = sum_stats([s for s in (earlier, last) if s])
+    tcp = {k: v for k, v in total["tcp"].items() if k != "open"}
+    return {
+        "queries": [[*k, v] for k, v in total["queries"].items()],
+        "tcp": tcp,
+        "rrl": total["rrl"],
+        "listeners": [total["listeners"]],
+        "geo": {"lookup_errors": total["lookup_errors"]},
+    }
 
 
 def _dns(total: Mapping[str, Any]) -> Iterator[Metric]:

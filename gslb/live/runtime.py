@@ -37,6 +37,8 @@ __all__ = ["ReloadResult", "Runtime", "describe_zones", "settle_heap"]
 
 log = logging.getLogger(__name__)
 
+STILL_SERVING = "still serving it"
+
 
 @dataclass(frozen=True, slots=True)
 class ReloadResult:
@@ -136,7 +138,7 @@ class Runtime:
                 if self.settings.keep_removed_zones:
                     warnings.append(
                         f"{old.source}: zone {old.origin} is no longer in the zone files; "
-                        "still serving it (restart, or serve with --drop-removed-zones, "
+                        f"{STILL_SERVING} (restart, or serve with --drop-removed-zones, "
                         "to stop)"
                     )
                     new[old.origin] = old
@@ -171,8 +173,10 @@ class Runtime:
                 return self.last_reload
             self.publish_config(loaded.config)
             settle_heap()  # after a reload, not per publish: health changes are frequent
-            for warning in loaded.warnings:
-                log.warning("%s", warning)
+            for warning in loaded.warnings:  # a zone kept after its file went: an error
+                log.log(
+                    logging.ERROR if STILL_SERVING in warning else logging.WARNING, "%s", warning
+                )
             self.loaded_at = time.time()
             self.compile_seconds = loaded.seconds
             self.last_reload = ReloadResult(
@@ -268,6 +272,7 @@ class Runtime:
                 "path": str(geo.path),
                 "type": geo.database_type,
                 "built": geo.build_date,
+                "build_epoch": geo.build_epoch,
                 "nodes": geo.node_count,
                 "places": len(geo.places),
                 "lookup_errors": geo.errors,

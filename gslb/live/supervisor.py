@@ -18,6 +18,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Sequence
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,22 @@ log = logging.getLogger(__name__)
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # probe seconds
 TICK = 1.0  # seconds between staleness checks and share-of-answers samples
 SHARE_WINDOW = 60.0  # seconds over which a region's share of answers is reported
-LOOPBACK = ("127.", "::1", "localhost")
 
 Worker = LocalWorker | WorkerProcess
 
 
 def is_loopback(host: str) -> bool:
-    return host.startswith(LOOPBACK) or host == "::1"
+    """Whether an --http address reaches this host only: an address literal on loopback,
+    or exactly ``localhost``. Never a prefix test: ``127.example.net`` is a name."""
+    if host == "localhost":
+        return True
+    try:
+        address = ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 class Supervisor:
@@ -221,7 +231,8 @@ class Supervisor:
         if data is None:
             return
         for problem in self.book.load_dict(data, time.time()):
-            log.error("state file %s: %s (ignored)", self.settings.state, problem)
+            log.error("state file %s: %s (ignored)", self.settings.state,
+                      problem.removeprefix("state file: "))  # fmt: skip
 
     async def _ticker(self) -> None:
         while True:
@@ -294,8 +305,8 @@ class Supervisor:
             current = w.stats()
             if current:
                 out.append(current)
-            if isinstance(w, WorkerProcess):
-                out.extend(w.retired)
+            if w.retired is not None:
+                out.append(w.retired)
         return out
 
     def ready(self) -> tuple[bool, str]:
@@ -399,9 +410,7 @@ class Supervisor:
         first = stats[0] if stats else {}
         workers = {"serving": sum(1 for w in self.workers if w.stats() is not None)}
         workers["starting"] = len(self.workers) - workers["serving"]
-        geo_built = 0.0
-        if self.local is not None:
-            geo_built = float(self.local.geo.build_epoch)
+        geo_built = float((first.get("geo") or {}).get("build_epoch") or 0)
         return {
             "reloads": self.reloads,
             "serials": {z.origin: z.soa.serial for z in self.zones},

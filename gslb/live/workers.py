@@ -103,7 +103,8 @@ class WorkerProcess:
         self.settings = settings
         self.proc: subprocess.Popen[bytes] | None = None
         self.last: dict[str, Any] | None = None  # the latest stats of the running process
-        self.retired: list[dict[str, Any]] = []  # the last stats of processes that died
+        #: the counters of every process of this worker that died (metrics.retire)
+        self.retired: dict[str, Any] | None = None
         self.describe = ""
         self.state: LiveState | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -140,7 +141,9 @@ class WorkerProcess:
             assert self.proc is not None
             code = await asyncio.to_thread(self.proc.wait)
             if self.last is not None:
-                self.retired.append(self.last)
+                from gslb.live.metrics import retire  # supervisor side only
+
+                self.retired = retire(self.retired, self.last)
                 self.last = None
             for pending in self._reloads:
                 if not pending.done():

@@ -17,8 +17,9 @@ Why this order:
   family the answer is NODATA: a dual-stack client's A and AAAA answers must point at
   the same region (happy eyeballs would otherwise split one user across continents).
 * **all-down** acts only when health left nothing in scope: fail open to the first
-  region of the scope as if healthy (short TTL), or NODATA / SERVFAIL if the fence
-  says so. It never looks outside the scope, hence never outside a fence.
+  region of the scope as if healthy (short TTL; a drained but live region before a
+  dead one), or NODATA / SERVFAIL if the fence says so. It never looks outside the
+  scope, hence never outside a fence.
 
 The TTL is the name's ``degraded_ttl`` whenever the answer is degraded: failing open,
 an all-down NODATA/SERVFAIL, or an answer that is not the client's first choice
@@ -278,9 +279,10 @@ def _all_down(w: _Work) -> None:
         return
     all_down = w.choice.cls.all_down
     if all_down == "fail-open":
-        # inside the scope only; regions an operator drained are the last resort
+        # inside the scope only: a region that is alive but drained by an operator
+        # first (its endpoints answer), then dead regions, drained dead ones last
         live = w.decider.region
-        ordered = [r for r in scope if not live(r).drained] + [r for r in scope if live(r).drained]
+        ordered = sorted(scope, key=lambda r: _fail_open_rank(live(r)))
         _answer(w, ordered, as_if_healthy=True)
         note = f"every region in scope is down: failing open to {ordered[0].name}"
         if w.outcome == "nodata":
@@ -290,6 +292,12 @@ def _all_down(w: _Work) -> None:
         note = f"every region in scope is down: fence says {all_down}"
     if w.explain:
         w.trace["all-down"] = Step("all-down", w.regions, note=note)
+
+
+def _fail_open_rank(region: RegionLive) -> int:
+    if region.why.startswith("drained"):
+        return 0
+    return 2 if region.drained else 1
 
 
 #: The live part of the pipeline, in order (the whole list is ``pipeline.STEPS``).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -53,6 +54,12 @@ def test_status_map_readiness_and_reload(tmp_path: Path) -> None:
             assert response.headers["Server"] == "gslb"  # no versions
             text = response.read().decode()
         assert 'gslb_reloads_total{result="error"} 1.0' in text
+        # aiohttp's own replies (404, 405) name no software either, and say JSON is JSON
+        for method, path in (("GET", "/nope"), ("PATCH", "/api/v1/status")):
+            request = urllib.request.Request(server.api + path, method=method)
+            with pytest.raises(urllib.error.HTTPError) as failed:
+                urllib.request.urlopen(request)
+            assert failed.value.headers["Server"] == "gslb", path
         assert 'gslb_zone_serial{zone="example.com."} 2.026112702e+09' in text
 
 

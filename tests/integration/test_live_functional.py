@@ -181,6 +181,8 @@ def test_metrics_sum_over_workers_and_readyz_tells_the_truth(tmp_path: Path) -> 
         assert 'gslb_dns_answers_total{name="api.example.com.",reason="fenced",' \
                'region="eu-central"} 40.0' in text  # fmt: skip
         assert 'gslb_workers{state="serving"} 2.0' in text
+        built = re.search(r"gslb_geo_database_build_timestamp_seconds\{[^}]*\} (\S+)", text)
+        assert built and float(built.group(1)) > 1.7e9  # from the workers' database
         # a worker killed outright: readyz says so until it is back; totals never drop
         status = server.http("GET", "/api/v1/status")
         assert len(status["workers"]) == 2

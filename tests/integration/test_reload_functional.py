@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from pathlib import Path
 
@@ -57,15 +58,18 @@ def test_a_large_reload_never_blocks_the_event_loop(settings, live_factory, tmp_
 
 
 def test_a_deleted_zone_file_keeps_its_zone_served_and_says_so(
-    settings, live_factory, tmp_path: Path
+    settings, live_factory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:  # type: ignore[no-untyped-def]
     for f in ZONES.glob("*.yaml"):
         shutil.copy(f, tmp_path)
     live = live_factory(settings, zones=(str(tmp_path),))
     (tmp_path / "2.0.192.in-addr.arpa.yaml").unlink()
-    result = live.call(live.runtime.reload_zones)
+    with caplog.at_level(logging.WARNING, logger="gslb.live.runtime"):
+        result = live.call(live.runtime.reload_zones)
     assert result.ok  # type: ignore[attr-defined]
     assert any("no longer in the zone files; still serving it" in w for w in result.warnings)  # type: ignore[attr-defined]
+    said = [r for r in caplog.records if "no longer in the zone files" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.ERROR]  # an error, as the issue asks
     assert ask(live, "10.2.0.192.in-addr.arpa.", "PTR").answer
     dropping = live_factory(settings, zones=(str(tmp_path),), keep_removed_zones=False)
     assert not ask(dropping, "10.2.0.192.in-addr.arpa.", "PTR").answer

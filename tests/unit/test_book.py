@@ -216,6 +216,8 @@ def test_resolve_key(tmp_path: Path, book: LiveBook) -> None:
     with pytest.raises(KeyError, match="several zones"):
         two.resolve_key("eu-west")
     assert two.resolve_key("eu-west", zone="b.example.") == ("b.example.", "eu-west")
+    # as operators write zones: without the root dot, in any case
+    assert two.resolve_key("eu-west", zone="B.Example") == ("b.example.", "eu-west")
 
 
 # --------------------------------------------------------------------------- snapshot

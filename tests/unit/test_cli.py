@@ -145,3 +145,14 @@ def test_resolve_servfail_exits_5(capsys: pytest.CaptureFixture[str], tmp_path: 
             "--zones", str(tmp_path), "--geoip", str(GEOIP), *down]  # fmt: skip
     assert main(argv) == 5
     assert "SERVFAIL" in capsys.readouterr().err
+
+
+def test_admin_token_file_that_cannot_be_read_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not 'cannot reach the server': the server was never asked."""
+    missing = tmp_path / "no-token"
+    code = main(["admin", "--server", "http://127.0.0.1:9", "--token-file", str(missing), "status"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"cannot read the token file {missing}" in err and "cannot reach" not in err

@@ -54,3 +54,16 @@ def test_default_port_is_not_mdns() -> None:
     assert defaults.DNS_PORT not in (53, 5353)
     assert 1024 <= defaults.DNS_PORT < 49152
     assert {h.port for h in defaults.DNS_LISTENERS} == {defaults.DNS_PORT}
+
+
+def test_state_file_beside_the_zones_or_in_the_cache_when_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    assert defaults.state_file([str(zones)]) == zones / ".gslb-state.json"
+    assert defaults.state_file([str(zones / "a.yaml")]) == zones / ".gslb-state.json"
+    # a system-wide install's bundled zones are read-only to the user who serves them
+    monkeypatch.setenv("CACHE_DIRECTORY", str(tmp_path / "cache"))
+    monkeypatch.setattr(defaults.os, "access", lambda path, mode: False)
+    assert defaults.state_file([str(zones)]) == tmp_path / "cache" / "state.json"

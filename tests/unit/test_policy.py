@@ -441,6 +441,20 @@ def test_fail_open_serves_failing_endpoints_rather_than_nothing() -> None:
     assert [str(e.address) for e in d.endpoints] == ["192.0.2.1", "192.0.2.2"]
 
 
+def test_fail_open_prefers_a_live_drained_region_to_a_dead_one() -> None:
+    """Every region in scope is out: the one an operator drained still answers, the
+    other is dead. Failing open to the dead one would answer with failing endpoints."""
+    name = edge_name(regions=(V4ONLY, DUAL), fences=(), rules=())
+    paris = client("192.0.2.50", NOWHERE, "EU", **AT_PARIS)  # nearest: v4only, then dual
+    dead_dual = state_for("", down=["dual"], drained=["v4only"])
+    assert decide(name, paris, dead_dual, 4).regions == ("v4only",)
+    dead_v4 = state_for("", down=["v4only"], drained=["dual"])
+    assert decide(name, paris, dead_v4, 4).regions == ("dual",)
+    # both dead, one drained: the undrained one, as before
+    both = state_for("", down=["v4only", "dual"], drained=["v4only"])
+    assert decide(name, paris, both, 4).regions == ("dual",)
+
+
 def test_default_location_orders_clients_without_coordinates() -> None:
     name = edge_name(default_location=(40.0, -75.0))  # near "far" (New York)
     d = decide(name, client("10.0.0.1", located=False), LiveState(), 4, True)
