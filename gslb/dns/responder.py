@@ -29,7 +29,7 @@ from gslb.dns import engine, routing
 from gslb.dns.counters import LABELS, Counts, Label, qtype_name, rcode_name
 from gslb.dns.render import render_body
 from gslb.dns.routing import Reply, Route
-from gslb.dns.view import Rendered, View
+from gslb.dns.view import Known, Rendered, View
 from gslb.dns.wire import (
     BADVERS,
     ECS_OPTION,
@@ -252,6 +252,7 @@ class Responder:
         if static is not None:
             hit = static[0]
             tag = static[2] if ecs is not None else static[1]
+            scope = hit.scope
         else:
             route = config.routes.data.get(key)
             if route is None:
@@ -265,7 +266,9 @@ class Responder:
                 by_resolver = True
                 if ecs is not None:  # source 0: located by resolver, counted as ECS
                     ckey = (resolver, ecs)
-            client = view.clients.data.get((key, ckey))
+            # one bytes key when the client is a subnet (the question is self-delimiting)
+            ck = key + ckey if type(ckey) is bytes else (key, ckey)
+            client = view.clients.data.get(ck)
             if client is None:
                 try:
                     client = self._new_client(view, route, key, ecs, resolver)
@@ -282,9 +285,11 @@ class Responder:
                     seen.add(mark)
                     canonical = False
                 else:
-                    view.clients.put((key, ckey), client, len(key) + len(client[0].body))
-            hit, tag = client
-        rflags, an, ns, ar, body, scope = hit
+                    view.clients.put(ck, client, len(key) + 16)
+            known, scope = client
+            hit = known[1]
+            tag = known[3] if ecs is not None else known[2]
+        rflags, an, ns, ar, body, _ = hit
         opt = b"" if not udp else opt_bytes(bool(do), ecs, scope)
         out = b"".join(
             (
@@ -320,9 +325,10 @@ class Responder:
 
     def _new_client(
         self, view: View, route: Route, key: bytes, ecs: bytes | None, resolver: str
-    ) -> tuple[Rendered, int]:
+    ) -> tuple[Known, int]:
         """A client network not seen for this question: the one decision path, then
-        the rendered sections of that decision (shared by every client with it)."""
+        the rendered sections of that decision (shared by every client with it) and
+        this client's ECS scope. Kept per client as is: two references, no copies."""
         if ecs is not None and ecs[2]:
             size = _ADDRESS_BYTES[ecs[1]]
             version = 4 if size == 4 else 6
@@ -331,28 +337,21 @@ class Responder:
         else:
             address = self._address(resolver)
             decision, scope = routing.decide(view, route, address.version, int(address), 0)
-        ecs_flag = ecs is not None
         known = view.answers.get((key, id(decision)))
-        if known is not None and known[0] is decision:  # a memoised decision: seen before
-            rendered, tag = known[1], known[3] if ecs_flag else known[2]
-        else:
+        if known is None or known[0] is not decision:  # not a memoised decision seen before
             memo = _decision_memo(key, decision)
             bodies = view.config.bodies
             body = bodies.data.get(memo)
             if body is None:
                 body = _render(_bare_query(key), routing.route_reply(route, decision, scope))
                 bodies.put(memo, body, len(key) + len(body.body))
-            rendered = body
-            qtype, rcode = key[-4] << 8 | key[-3], rendered.flags & 0xF
+            qtype, rcode = key[-4] << 8 | key[-3], body.flags & 0xF
             absent = LABELS.id(_gslb_label(route, decision, qtype, rcode, False))
             present = LABELS.id(_gslb_label(route, decision, qtype, rcode, True))
             if len(view.answers) >= ANSWERS_LIMIT:
                 view.answers.clear()
-            view.answers[(key, id(decision))] = (decision, rendered, absent, present)
-            tag = present if ecs_flag else absent
-        if rendered.scope != scope:
-            rendered = rendered._replace(scope=scope)
-        return rendered, tag
+            known = view.answers[(key, id(decision))] = (decision, body, absent, present)
+        return known, scope
 
     def _general(
         self, view: View, data: bytes, resolver: str, tcp: bool

@@ -22,9 +22,17 @@ from gslb.model import LiveState, RRset, Zone
 from gslb.policy.steps import Decider
 from gslb.policy.table import NameTable, build_tables
 
-__all__ = ["CompiledZone", "ConfigView", "Rendered", "View"]
+__all__ = ["CompiledZone", "ConfigView", "Known", "Rendered", "View"]
 
 MB = 1 << 20
+#: Client networks whose GSLB answer a view keeps (entries, bytes): a looped world of
+#: ~100k resolver networks fits; each entry is one key and two references (~200 B).
+CLIENTS_LIMIT = 1 << 17
+CLIENTS_BUDGET = 24 * MB
+#: Static and negative answers kept per config (entries, bytes, per cache): random
+#: NXDOMAIN and out-of-zone names are what a busy authoritative also sees.
+STATIC_LIMIT = 1 << 15
+STATIC_BUDGET = 8 * MB
 
 
 class Rendered(NamedTuple):
@@ -36,6 +44,11 @@ class Rendered(NamedTuple):
     ar: int
     body: bytes
     scope: int  # ECS scope to echo
+
+
+#: A memoised decision with its rendered sections and counter labels (without and with
+#: ECS); the decision is held so that its id, part of the memo key, stays unique.
+Known = tuple[object, Rendered, int, int]
 
 
 class CompiledZone:
@@ -76,10 +89,14 @@ class ConfigView:
         )
         self.chaos = dict(chaos or {})
         #: whole static replies (and their counter label) by the query bytes after the ID
-        self.replies: Cache[bytes, tuple[bytes, int]] = Cache("static replies", 8192, 2 * MB)
+        self.replies: Cache[bytes, tuple[bytes, int]] = Cache(
+            "static replies", STATIC_LIMIT, STATIC_BUDGET
+        )
         #: rendered static answers by lower-cased question, with their counter labels
         #: for a query without and with a client subnet option
-        self.static: Cache[bytes, tuple[Rendered, int, int]] = Cache("static answers", 8192, 2 * MB)
+        self.static: Cache[bytes, tuple[Rendered, int, int]] = Cache(
+            "static answers", STATIC_LIMIT, STATIC_BUDGET
+        )
         #: how a lower-cased question reaches a GSLB name
         self.routes: Cache[bytes, object] = Cache("routes", 2048, 1 * MB)
         #: rendered GSLB answers by (question, outcome, endpoints, ttl): pure functions of
@@ -113,13 +130,13 @@ class View:
             "resolver replies", 4096, MB
         )
         #: rendered GSLB answers (and counter label) by (question, client network as sent)
-        self.clients: Cache[tuple[bytes, object], tuple[Rendered, int]] = Cache(
-            "client answers", 32768, 6 * MB
+        self.clients: Cache[object, tuple[Known, int]] = Cache(
+            "client answers", CLIENTS_LIMIT, CLIENTS_BUDGET
         )
         #: per (question, decision object): the decision (held, so its id stays unique),
         #: its rendered sections and counter labels without and with ECS; memoised
         #: decisions make this the common case for a new client network
-        self.answers: dict[tuple[bytes, int], tuple[object, Rendered, int, int]] = {}
+        self.answers: dict[tuple[bytes, int], Known] = {}
         #: hashes of (question, client network) answered once: caches keep a client's
         #: answer from its second query on (bounded; cleared whole when full)
         self.seen: set[int] = set()

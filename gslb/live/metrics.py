@@ -10,7 +10,7 @@ base units in names, ``_total`` counters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -21,7 +21,17 @@ from prometheus_client.core import (
     Metric,
 )
 
-__all__ = ["CONTENT_TYPE", "MetricsSource", "render", "retire", "sum_stats"]
+__all__ = [
+    "BUCKETS",
+    "CONTENT_TYPE",
+    "MetricsSource",
+    "probe_metrics",
+    "render",
+    "retire",
+    "sum_stats",
+]
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # probe seconds
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -58,6 +68,39 @@ def sum_stats(stats: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
                 geo = s["geo"]
     return {"queries": queries, "tcp": tcp, "rrl": rrl, "listeners": listeners, "geo": geo,
             "lookup_errors": lookup_errors}  # fmt: skip
+
+
+def probe_metrics(
+    status: Mapping[str, Any],
+    results: Any,
+    latency_counts: Mapping[Any, Sequence[float]],
+) -> dict[str, Any]:
+    """The live book's status and the probe tallies as the gauges /metrics exports:
+    endpoint and region up (1) or not, load and staleness, overrides in force, and the
+    probe latency histogram (per key: bucket counts, then the +Inf count and the sum)."""
+    endpoints: dict[tuple[str, str, str], int] = {}
+    regions: dict[tuple[str, str], int] = {}
+    load: dict[tuple[str, str], tuple[float | None, bool]] = {}
+    overrides: list[tuple[str, str, str, str]] = []
+    for r in status.get("regions", ()):
+        rkey = (r["zone"], r["name"])
+        regions[rkey] = 1 if r["state"] in ("up", "degraded") else 0
+        load[rkey] = (r.get("load"), bool(r.get("load_stale")))
+        if r.get("override"):
+            overrides.append((*rkey, "", r["override"]))
+        for e in r.get("endpoints", ()):
+            endpoints[(*rkey, e["address"])] = 1 if e["state"] == "up" else 0
+            if e.get("override"):
+                overrides.append((*rkey, e["address"], e["override"]))
+    latency = {
+        key: (
+            [(str(b), c) for b, c in zip(BUCKETS, counts, strict=False)] + [("+Inf", counts[-2])],
+            counts[-1],
+        )  # fmt: skip
+        for key, counts in latency_counts.items()
+    }
+    return {"results": results, "latency": latency, "endpoints": endpoints,
+            "regions": regions, "load": load, "overrides": overrides}  # fmt: skip
 
 
 def retire(earlier: Mapping[str, Any] | None, last: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,16 +10,21 @@ latest probe result with its latency and error, the override, or the zone file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from gslb.geo.centroids import CENTROIDS
+from gslb.geo.countries import COUNTRY_CONTINENT
 from gslb.live.health import LOAD_ALPHA, STALE_INTERVALS
-from gslb.model import EndpointKey, RegionKey
+from gslb.model import EndpointKey, LiveState, Location, RegionKey, Zone
+from gslb.policy.steps import Decider
+from gslb.policy.table import NameTable
 
 if TYPE_CHECKING:
     from gslb.live.book import LiveBook
 
-__all__ = ["Load", "endpoint_view", "region_view", "status_of"]
+__all__ = ["Load", "country_map", "endpoint_view", "region_view", "status_of"]
 
 #: Down endpoints whose reasons a region's reason repeats.
 DETAILS = 2
@@ -174,3 +179,36 @@ def status_of(book: LiveBook, now: float) -> dict[str, Any]:
         "push_max_age": book.push_max_age,
         "regions": regions,
     }
+
+
+def country_map(
+    zones: Sequence[Zone], tables: Mapping[str, NameTable], state: LiveState, name: str | None
+) -> dict[str, Any]:
+    """Which region answers each country right now, for the status page: a client at the
+    country's centroid, decided with the server's own tables and live steps (an IPv4
+    client network, so a partial spill shows as all or nothing). An unknown ``name``
+    falls back to the first GSLB name, which the reply names."""
+    names = sorted(tables)
+    if not names:
+        return {"name": None, "names": [], "regions": [], "countries": {}}
+    chosen = name if name is not None and name in tables else names[0]
+    if name and not name.endswith(".") and f"{name}." in tables:
+        chosen = f"{name}."
+    table = tables[chosen]
+    gslb = next(z.gslb[chosen] for z in zones if chosen in z.gslb)
+    decider = Decider(state)
+    countries: dict[str, dict[str, Any]] = {}
+    for cc, (lat, lon) in sorted(CENTROIDS.items()):
+        location = Location(cc, COUNTRY_CONTINENT.get(cc), None, lat, lon)
+        decision = decider.decide(gslb, table.for_location(location), 4, 4, 0)
+        countries[cc] = {
+            "region": decision.regions[0] if decision.regions else None,
+            "outcome": decision.outcome,
+        }
+    regions = []
+    for r in gslb.regions:
+        live = decider.region(r)
+        shown = "up" if live.up else "drained" if live.drained else "down"
+        regions.append({"name": r.name, "zone": r.zone, "lat": r.lat, "lon": r.lon,
+                        "state": shown})  # fmt: skip
+    return {"name": chosen, "names": names, "regions": regions, "countries": countries}

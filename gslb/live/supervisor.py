@@ -24,25 +24,22 @@ from typing import Any
 
 from gslb.config import load_zones
 from gslb.errors import ConfigError, GslbError
-from gslb.geo.centroids import CENTROIDS
-from gslb.geo.countries import COUNTRY_CONTINENT
 from gslb.live import sdnotify, statefile
 from gslb.live.book import Event, LiveBook, key_text
 from gslb.live.logs import event
-from gslb.live.metrics import sum_stats
+from gslb.live.metrics import BUCKETS, probe_metrics, sum_stats
 from gslb.live.probes import Prober
 from gslb.live.runtime import ReloadResult, Runtime, settle_heap
 from gslb.live.settings import Settings
+from gslb.live.status import country_map
 from gslb.live.workers import LocalWorker, WorkerProcess
-from gslb.model import LiveState, Location, Zone
-from gslb.policy.steps import Decider
+from gslb.model import LiveState, Zone
 from gslb.policy.table import build_tables
 
 __all__ = ["Supervisor", "new_loop", "serve"]
 
 log = logging.getLogger(__name__)
 
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # probe seconds
 TICK = 1.0  # seconds between staleness checks and share-of-answers samples
 SHARE_WINDOW = 60.0  # seconds over which a region's share of answers is reported
 
@@ -377,33 +374,7 @@ class Supervisor:
         }
 
     def map(self, name: str | None) -> dict[str, Any]:
-        """Which region answers each country right now (at its centroid), computed with
-        the server's own tables and live steps."""
-        names = sorted(self._tables)
-        if not names:
-            return {"name": None, "names": [], "regions": [], "countries": {}}
-        chosen = name if name in self._tables else names[0]
-        if name and not name.endswith(".") and f"{name}." in self._tables:
-            chosen = f"{name}."
-        table = self._tables[chosen]
-        gslb = next(z.gslb[chosen] for z in self.zones if chosen in z.gslb)
-        decider = Decider(self.state)
-        countries: dict[str, dict[str, Any]] = {}
-        for cc, (lat, lon) in sorted(CENTROIDS.items()):
-            location = Location(cc, COUNTRY_CONTINENT.get(cc), None, lat, lon)
-            choice = table.for_location(location)
-            decision = decider.decide(gslb, choice, 4, 4, 0)
-            countries[cc] = {
-                "region": decision.regions[0] if decision.regions else None,
-                "outcome": decision.outcome,
-            }
-        regions = []
-        for r in gslb.regions:
-            live = decider.region(r)
-            state = "up" if live.up else "drained" if live.drained else "down"
-            regions.append({"name": r.name, "zone": r.zone, "lat": r.lat, "lon": r.lon,
-                            "state": state})  # fmt: skip
-        return {"name": chosen, "names": names, "regions": regions, "countries": countries}
+        return country_map(self.zones, self._tables, self.state, name)
 
     def supervisor_metrics(self) -> dict[str, Any]:
         stats = self.worker_stats()
@@ -421,32 +392,7 @@ class Supervisor:
         }
 
     def _probe_metrics(self) -> dict[str, Any]:
-        now = time.time()
-        status = self.book.status(now)
-        endpoints: dict[tuple[str, str, str], int] = {}
-        regions: dict[tuple[str, str], int] = {}
-        load: dict[tuple[str, str], tuple[float | None, bool]] = {}
-        overrides: list[tuple[str, str, str, str]] = []
-        for r in status.get("regions", ()):
-            rkey = (r["zone"], r["name"])
-            regions[rkey] = 1 if r["state"] in ("up", "degraded") else 0
-            load[rkey] = (r.get("load"), bool(r.get("load_stale")))
-            if r.get("override"):
-                overrides.append((*rkey, "", r["override"]))
-            for e in r.get("endpoints", ()):
-                endpoints[(*rkey, e["address"])] = 1 if e["state"] == "up" else 0
-                if e.get("override"):
-                    overrides.append((*rkey, e["address"], e["override"]))
-        latency = {
-            key: (
-                [(str(b), c) for b, c in zip(BUCKETS, counts, strict=False)]
-                + [("+Inf", counts[-2])],
-                counts[-1],
-            )  # fmt: skip
-            for key, counts in self._latency.items()
-        }
-        return {"results": self._results, "latency": latency, "endpoints": endpoints,
-                "regions": regions, "load": load, "overrides": overrides}  # fmt: skip
+        return probe_metrics(self.book.status(time.time()), self._results, self._latency)
 
 
 def _iso(t: float | None) -> str | None:
