@@ -284,7 +284,8 @@ class Responder:
                         seen.clear()
                     seen.add(mark)
                     canonical = False
-                else:
+                elif tcp or by_resolver or not canonical:
+                    # a canonical UDP query by subnet is kept below as a whole reply
                     view.clients.put(ck, client, len(key) + 16)
             known, scope = client
             hit = known[1]

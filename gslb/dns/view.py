@@ -25,10 +25,14 @@ from gslb.policy.table import NameTable, build_tables
 __all__ = ["CompiledZone", "ConfigView", "Known", "Rendered", "View"]
 
 MB = 1 << 20
-#: Client networks whose GSLB answer a view keeps (entries, bytes): a looped world of
-#: ~100k resolver networks fits; each entry is one key and two references (~200 B).
-CLIENTS_LIMIT = 1 << 17
-CLIENTS_BUDGET = 24 * MB
+#: Whole GSLB replies a view keeps (entries, bytes): the working set of a busy name
+#: (~100k resolver networks asking again within their TTL) fits, ~330 B each.
+REPLIES_LIMIT = 1 << 17
+REPLIES_BUDGET = 40 * MB
+#: Client networks whose rendered GSLB answer a view keeps for queries that cannot use
+#: a whole reply (DO bit, other EDNS options, TCP): one key and two references each.
+CLIENTS_LIMIT = 1 << 15
+CLIENTS_BUDGET = 8 * MB
 #: Static and negative answers kept per config (entries, bytes, per cache): random
 #: NXDOMAIN and out-of-zone names are what a busy authoritative also sees.
 STATIC_LIMIT = 1 << 15
@@ -124,7 +128,9 @@ class View:
         self.state = state if state is not None else LiveState()
         self.decider = Decider(self.state)
         #: whole GSLB replies (and counter label) by the query bytes after the ID
-        self.replies: Cache[bytes, tuple[bytes, int]] = Cache("gslb replies", 16384, 4 * MB)
+        self.replies: Cache[bytes, tuple[bytes, int]] = Cache(
+            "gslb replies", REPLIES_LIMIT, REPLIES_BUDGET
+        )
         #: whole GSLB replies located by the resolver's address: (resolver, bytes)
         self.by_resolver: Cache[tuple[str, bytes], tuple[bytes, int]] = Cache(
             "resolver replies", 4096, MB
