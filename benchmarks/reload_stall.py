@@ -123,10 +123,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             hup = time.monotonic()
             proc.send_signal(signal.SIGHUP)
             switched = None
+            slowest_at = 0.0
+            times: list[float] = []
             while switched is None or time.monotonic() < switched + 1.0:
                 took, serial = ask(port, qid & 0xFFFF)
                 qid += 1
-                during = max(during, took)
+                times.append(took)
+                if took > during:
+                    during, slowest_at = took, time.monotonic() - hup
                 if serial == 2 and switched is None:
                     switched = time.monotonic()
                 if time.monotonic() - hup > args.timeout:
@@ -137,6 +141,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 "slowest_answer_before_ms": round(before * 1000, 1),
                 "slowest_answer_during_reload_ms": round(during * 1000, 1),
                 "sighup_to_new_serial_ms": round((switched - hup) * 1000, 1),
+                "slowest_answer_at_ms": round(slowest_at * 1000, 1),
+                "answers_during_reload": len(times),
+                "p99_during_reload_ms": round(sorted(times)[len(times) * 99 // 100] * 1000, 1),
             }
         finally:
             proc.terminate()

@@ -39,6 +39,7 @@ from gslb.config.yamlsource import (
     SequenceNode,
     Sink,
     compose,
+    release,
     suggest,
 )
 from gslb.errors import ConfigError, Problem
@@ -279,10 +280,11 @@ class _ZoneReader:
 
     def _tree(self) -> ZoneTree:
         """The tree as read so far (records, then GSLB owners as they are read)."""
-        owners = [*self.owners, *self.gslb_owners]
-        if self._built is None or self._built[0] != len(owners):
+        count = len(self.owners) + len(self.gslb_owners)  # O(1): called once per record
+        if self._built is None or self._built[0] != count:
             delegations = [o for o, d in self.owners.items() if "NS" in d.types]
-            self._built = (len(owners), ZoneTree(self.origin, owners, delegations))
+            owners = [*self.owners, *self.gslb_owners]
+            self._built = (count, ZoneTree(self.origin, owners, delegations))
         return self._built[1]
 
     def _cut(self, name: str, *, inclusive: bool) -> str | None:
@@ -389,8 +391,12 @@ def _int(value: int | None) -> int:
 def _read_file(path: Path, problems: list[Problem]) -> _Parsed | None:
     sink = Sink(str(path))
     root = compose(path, sink)
-    parsed = _ZoneReader(sink).read(root) if root is not None else None
+    if root is None:
+        problems.extend(sink.problems)
+        return None
+    parsed = _ZoneReader(sink).read(root)
     problems.extend(sink.problems)
+    release(root)
     return parsed
 
 

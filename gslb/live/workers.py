@@ -30,13 +30,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
 from gslb.errors import GslbError
 from gslb.live.runtime import ReloadResult, Runtime, settle_heap
 from gslb.live.settings import Settings
-from gslb.model import LiveState
+from gslb.model import LiveState, Zone
 
 __all__ = ["LocalWorker", "WorkerProcess", "decode_state", "encode_state"]
 
@@ -83,8 +84,9 @@ class LocalWorker:
     def publish(self, state: LiveState) -> None:
         self.runtime.publish_state(state)
 
-    async def reload(self) -> ReloadResult:
-        return await self.runtime.reload_zones()
+    async def reload(self, zones: Sequence[Zone]) -> ReloadResult:
+        """``zones`` as the supervisor just read them: this process need not read again."""
+        return await self.runtime.reload_zones(zones)
 
     def stats(self) -> dict[str, Any] | None:
         return self.runtime.stats()
@@ -199,7 +201,8 @@ class WorkerProcess:
         self.state = state  # a restarted worker starts from it
         self._send({"op": "state", "state": encode_state(state)})
 
-    async def reload(self) -> ReloadResult:
+    async def reload(self, zones: Sequence[Zone]) -> ReloadResult:
+        """The worker reads the files itself (``zones`` would cost a pickle each way)."""
         future: asyncio.Future[ReloadResult] = asyncio.get_running_loop().create_future()
         self._reloads.append(future)
         self._send({"op": "reload"})

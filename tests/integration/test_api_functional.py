@@ -59,6 +59,7 @@ def test_status_map_readiness_and_reload(tmp_path: Path) -> None:
             request = urllib.request.Request(server.api + path, method=method)
             with pytest.raises(urllib.error.HTTPError) as failed:
                 urllib.request.urlopen(request)
+            failed.value.close()  # its socket, else a ResourceWarning in a later test
             assert failed.value.headers["Server"] == "gslb", path
         assert 'gslb_zone_serial{zone="example.com."} 2.026112702e+09' in text
 

@@ -119,7 +119,8 @@ CASES = [
         edits=[
             (
                 FENCES,
-                "  office: {clients: {networks: [198.18.0.0/15]}, regions: [us-east]}\n" + FENCES,
+                "  office: {clients: {networks: [198.18.0.0/15]}, regions: [us-east, eu-west]}\n"
+                + FENCES,
             )
         ],
         geo=eea_and({}),
