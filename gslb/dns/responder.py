@@ -29,7 +29,7 @@ from gslb.dns import engine, routing
 from gslb.dns.counters import LABELS, Counts, Label, qtype_name, rcode_name
 from gslb.dns.render import render_body
 from gslb.dns.routing import Reply, Route
-from gslb.dns.view import Known, Rendered, View
+from gslb.dns.view import ConfigView, Known, Rendered, View
 from gslb.dns.wire import (
     BADVERS,
     ECS_OPTION,
@@ -193,6 +193,45 @@ def _fast_parse(data: bytes) -> Parsed:
     return qid, flags, question, key, udp_limit(udp), zflags & 0x8000, ecs, canonical
 
 
+MAX_TAILS = 4  # client address lengths tried per query (a /24 is 3 bytes, a /48 6)
+
+
+def _shaped(data: bytes, config: ConfigView) -> Parsed | None:
+    """What :func:`_fast_parse` returned for a canonical ECS query with these bytes but
+    for the ID and the client address, with this one's; None when none matches.
+
+    A busy name's queries from new networks differ only there, so their parse is
+    one slice and one dict lookup. The bytes before the address fix its length and
+    the source prefix; only the bits past the prefix are left to check (RFC 7871 6).
+    """
+    shapes = config.shapes.data
+    for n in config.tails:
+        shape = shapes.get(data[2:-n])
+        if shape is not None:
+            flags, question, key, udp, do, head = shape
+            address = data[-n:]
+            bits = head[2] & 7
+            if bits and address[-1] & (0xFF >> bits):
+                return None  # _fast_parse refuses it too
+            return data[0] << 8 | data[1], flags, question, key, udp, do, head + address, True
+    return None
+
+
+def _learn_shape(data: bytes, parsed: Parsed, config: ConfigView) -> None:
+    """Keep a canonical ECS query's parse for :func:`_shaped`."""
+    _, flags, question, key, udp, do, ecs, _ = parsed
+    assert ecs is not None
+    n = len(ecs) - 4
+    if not n:
+        return
+    if n not in config.tails:
+        if len(config.tails) >= MAX_TAILS:
+            return
+        config.tails = (*config.tails, n)
+    prefix = data[2:-n]
+    config.shapes.put(prefix, (flags, question, key, udp, do, ecs[:4]), 2 * len(prefix))
+
+
 class ResponderSource(Protocol):
     """Whatever the listeners read the current responder from (the runtime)."""
 
@@ -227,7 +266,7 @@ class Responder:
         if not tcp:
             key = data[2:]
             whole = view.replies.data.get(key) or view.config.replies.data.get(key)
-            if whole is None:
+            if whole is None and view.by_resolver.data:  # empty when every query has ECS
                 whole = view.by_resolver.data.get((resolver, key))
             if whole is not None:
                 if counts is not None:
@@ -241,11 +280,16 @@ class Responder:
     def _respond(
         self, view: View, data: bytes, resolver: str, tcp: bool
     ) -> tuple[bytes | None, int]:
-        try:
-            qid, flags, question, key, udp, do, ecs, canonical = _fast_parse(data)
-        except (_Unusual, IndexError, struct.error):
-            return self._general(view, data, resolver, tcp)
         config = view.config
+        parsed = None if tcp else _shaped(data, config)
+        if parsed is None:
+            try:
+                parsed = _fast_parse(data)
+            except (_Unusual, IndexError, struct.error):
+                return self._general(view, data, resolver, tcp)
+            if parsed[7] and parsed[6] is not None and not tcp:
+                _learn_shape(data, parsed, config)
+        qid, flags, question, key, udp, do, ecs, canonical = parsed
         static = config.static.data.get(key)
         keep = config.replies
         by_resolver = False
@@ -278,7 +322,7 @@ class Responder:
                 # Kept from its second query on: a network seen once (most of them, for
                 # a busy name) costs the caches neither time nor memory.
                 seen = view.seen
-                mark = hash((key, ckey))
+                mark = hash(ck)  # computed already by the lookup above
                 if mark not in seen:
                     if len(seen) >= SEEN_LIMIT:
                         seen.clear()

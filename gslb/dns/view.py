@@ -73,6 +73,7 @@ class ConfigView:
 
     __slots__ = (
         "zones", "locator", "tables", "chaos", "replies", "static", "routes", "bodies",
+        "shapes", "tails",
     )  # fmt: skip
 
     def __init__(
@@ -106,6 +107,12 @@ class ConfigView:
         #: rendered GSLB answers by (question, outcome, endpoints, ttl): pure functions of
         #: config, shared by every client and every live state with that answer
         self.bodies: Cache[tuple[object, ...], Rendered] = Cache("answer bodies", 4096, 2 * MB)
+        #: parsed canonical ECS queries by their bytes without ID and client address
+        #: (responder._shaped), and the address lengths (bytes) those end with
+        self.shapes: Cache[bytes, tuple[int, bytes, bytes, int, int, bytes]] = Cache(
+            "query shapes", 2048, 1 * MB
+        )
+        self.tails: tuple[int, ...] = ()
 
     def find_zone(self, labels: tuple[bytes, ...]) -> CompiledZone | None:
         for i in range(len(labels) + 1):
