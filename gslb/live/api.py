@@ -164,7 +164,7 @@ def build_app(source: ApiSource) -> web.Application:
 
     async def reload(request: web.Request) -> web.Response:
         result = await source.reload(f"API ({request.remote or '-'})")
-        return web.json_response(result.to_dict(), status=200 if result.ok else 422)
+        return web.json_response(result.public(), status=200 if result.ok else 422)
 
     app = web.Application(middlewares=[guard], client_max_size=MAX_BODY)
     app.on_response_prepare.append(no_versions)

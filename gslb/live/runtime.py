@@ -34,7 +34,7 @@ from gslb.geo.database import GeoDatabase
 from gslb.live.settings import Settings
 from gslb.model import LiveState, Zone
 
-__all__ = ["ReloadResult", "Runtime", "describe_zones", "paused_gc", "settle_heap"]
+__all__ = ["ReloadResult", "Runtime", "describe_zones", "iso_time", "paused_gc", "settle_heap"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,17 @@ class ReloadResult:
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "at": self.at, "errors": list(self.errors),
                 "warnings": list(self.warnings), "seconds": round(self.seconds, 3)}  # fmt: skip
+
+    def public(self) -> dict[str, Any]:
+        """For the HTTP API: times as ISO 8601 UTC, as everywhere else in it."""
+        return {**self.to_dict(), "at": iso_time(self.at)}
+
+
+def iso_time(t: float | None) -> str | None:
+    """A wall-clock time as the HTTP API shows times (``2026-12-01T13:54:21Z``)."""
+    if not t:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 @dataclass(slots=True)

@@ -113,24 +113,38 @@ def save(path: str | Path, data: Mapping[str, Any]) -> None:
 
 def load(path: str | Path) -> dict[str, Any] | None:
     """The saved data, or None: no file yet (quietly), or one that cannot be read or
-    is not a JSON object (logged as an error, and ignored)."""
+    is not a JSON object (logged as an error, ignored, and set aside as
+    ``<file>.corrupt`` so the next save does not destroy what the operator may need)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        _corrupt(path, str(e))
+        return None
+    except OSError as e:
         log.error("state file %s cannot be read, starting without it: %s", path, e)
         return None
     try:
         data = json.loads(text)
     except ValueError as e:
-        log.error("state file %s is corrupt, starting without it: %s", path, e)
+        _corrupt(path, str(e))
         return None
     if not isinstance(data, dict):
-        log.error("state file %s is corrupt, starting without it: not a JSON object", path)
+        _corrupt(path, "not a JSON object")
         return None
     return data
+
+
+def _corrupt(path: Path, why: str) -> None:
+    aside = path.with_name(path.name + ".corrupt")
+    try:
+        os.replace(path, aside)
+        kept = f"kept as {aside}"
+    except OSError as e:
+        kept = f"could not keep it as {aside}: {e.strerror or e}"
+    log.error("state file %s is corrupt, starting without it (%s): %s", path, kept, why)
 
 
 def _fields(key: Key) -> dict[str, str]:

@@ -30,7 +30,7 @@ from gslb.live.book import Event, LiveBook, key_text
 from gslb.live.logs import event
 from gslb.live.metrics import BUCKETS, probe_metrics, sum_stats
 from gslb.live.probes import Prober
-from gslb.live.runtime import ReloadResult, Runtime, paused_gc, settle_heap
+from gslb.live.runtime import ReloadResult, Runtime, iso_time, paused_gc, settle_heap
 from gslb.live.settings import Settings
 from gslb.live.status import country_map
 from gslb.live.workers import LocalWorker, WorkerProcess
@@ -348,28 +348,28 @@ class Supervisor:
         stats = self.worker_stats()
         first = stats[0] if stats else {}
         book = self.book.status(now)
-        book["at"] = _iso(book.get("at"))
+        book["at"] = iso_time(book.get("at"))
         shares = self.shares()
         for region in book.get("regions", ()):
             region["share"] = shares.get((region["zone"], region["name"]))
-            region["since"] = _iso(region.get("since"))
+            region["since"] = iso_time(region.get("since"))
             for endpoint in region.get("endpoints", ()):
-                endpoint["since"] = _iso(endpoint.get("since"))
+                endpoint["since"] = iso_time(endpoint.get("since"))
                 if endpoint.get("last"):
-                    endpoint["last"]["at"] = _iso(endpoint["last"].get("at"))
+                    endpoint["last"]["at"] = iso_time(endpoint["last"].get("at"))
         return {
-            "generated": _iso(now),
-            "started": _iso(self.started),
+            "generated": iso_time(now),
+            "started": iso_time(self.started),
             "zones": [
                 {
                     "origin": z.origin,
                     "serial": z.soa.serial,
                     "file": z.source,
-                    "loaded": _iso(first.get("loaded")),
+                    "loaded": iso_time(first.get("loaded")),
                 }  # fmt: skip
                 for z in self.zones
             ],
-            "reload": self.last_reload.to_dict() if self.last_reload else None,
+            "reload": self.last_reload.public() if self.last_reload else None,
             "geo": first.get("geo"),
             "workers": [{"name": w.name, "serving": w.stats() is not None} for w in self.workers],
             **book,
@@ -409,12 +409,6 @@ async def _responsive() -> AsyncIterator[None]:
         yield
     finally:
         sys.setswitchinterval(before)
-
-
-def _iso(t: float | None) -> str | None:
-    if not t:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

@@ -41,7 +41,7 @@ from gslb.model import LiveState, Zone
 
 __all__ = ["LocalWorker", "WorkerProcess", "decode_state", "encode_state"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gslb.live.workers")  # not __main__ when run with -m
 
 STATS_EVERY = 1.0  # seconds between a worker's counter reports
 RESTART_DELAY = (1.0, 30.0)  # first and longest wait before starting a dead worker again

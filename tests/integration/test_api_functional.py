@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import time
@@ -47,7 +48,9 @@ def test_status_map_readiness_and_reload(tmp_path: Path) -> None:
         assert any("example.com.yaml:" in e and "serial" in e for e in status["reload"]["errors"])
         assert server.ask("85.214.132.0/24") == ["192.0.2.20"]
         zone.write_text(EXAMPLE.read_text().replace("2026112701", "2026112702"))
-        assert server.http("POST", "/api/v1/reload")["ok"]
+        reloaded = server.http("POST", "/api/v1/reload")
+        assert reloaded["ok"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", reloaded["at"])
+        assert server.http("GET", "/api/v1/status")["reload"]["at"] == reloaded["at"]  # as ISO
         assert server.http("GET", "/api/v1/status")["zones"][0]["serial"] == 2026112702
         with urllib.request.urlopen(server.api + "/metrics") as response:
             assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")

@@ -167,6 +167,8 @@ def test_metrics_sum_over_workers_and_readyz_tells_the_truth(tmp_path: Path) -> 
     with serve(tmp_path, "--workers", "2", "--state", "", zones=EXAMPLE.parent,
                geoip=GEOIP) as server:  # fmt: skip
         assert server.http("GET", "/readyz").startswith("ready")
+        # each worker's lines name the worker and the module (not __main__)
+        assert re.search(r"\[worker 1\] gslb\.live\.workers: serving", server.logged())
         for i in range(40):
             server.ask(f"85.214.{i}.0/24")
 

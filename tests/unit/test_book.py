@@ -404,6 +404,10 @@ def test_a_corrupt_state_file_is_reported_and_ignored(
     with caplog.at_level(logging.ERROR, logger="gslb.live.statefile"):
         assert statefile.load(path) is None
     assert f"state file {path}" in caplog.text and "starting without it" in caplog.text
+    # set aside, not overwritten by the next save: the operator can still read it
+    kept = tmp_path / "state.json.corrupt"
+    assert not path.exists() and kept.read_bytes() == content
+    assert f"kept as {kept}" in caplog.text
 
 
 def test_a_missing_state_file_is_no_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
