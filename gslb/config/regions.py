@@ -210,8 +210,12 @@ def _read_endpoints(
             continue
         check: HealthCheck | None = None
         if health is not None or own:
-            merged = {**(health or {}), **own}
-            merged["_nodes"] = {**(health or {}).get("_nodes", {}), **own.get("_nodes", {})}
+            inherited = dict(health or {})
+            if own.get("check") == "tcp" and inherited.get("check") != "tcp":
+                for key in (*_HTTP_ONLY, "tls_verify"):  # written for the region's http check
+                    inherited.pop(key, None)
+            merged = {**inherited, **own}
+            merged["_nodes"] = {**inherited.get("_nodes", {}), **own.get("_nodes", {})}
             check = _health_check(sink, merged, item, f"endpoint {addr} of {what}")
             if check is None:
                 ok = False

@@ -493,6 +493,28 @@ def test_region_endpoint_forms(tmp_path: Path) -> None:
     )
 
 
+def test_an_endpoint_may_probe_by_tcp_under_a_region_http_check(tmp_path: Path) -> None:
+    """The region's http-only keys are not inherited by an endpoint that says tcp; an
+    endpoint writing them beside its own tcp check is still an error."""
+    regions = (
+        "regions:\n"
+        "  eu-west:\n"
+        "    location: [53.35, -6.26]\n"
+        "    health: {check: https, path: /healthz, expect: [200], tls-verify: false}\n"
+        "    endpoints:\n"
+        "      - 192.0.2.10\n"
+        "      - {address: '2001:db8::10', health: {check: tcp, port: 443}}\n"
+    )
+    zone = load_zone(_zone(tmp_path, HEAD + "records:\n" + NS1 + regions))
+    web, tcp = (e.health for e in zone.regions["eu-west"].endpoints)
+    assert web is not None and (web.check, web.path, web.expect) == ("https", "/healthz", (200,))
+    assert tcp is not None and (tcp.check, tcp.port) == ("tcp", 443)
+    assert tcp.path == type(tcp).__dataclass_fields__["path"].default
+    wrong = regions.replace("check: tcp, port: 443", "check: tcp, port: 443, path: /x")
+    path = _zone(tmp_path, HEAD + "records:\n" + NS1 + wrong, "bad.yaml")
+    assert [p.reason for p in _problems(path)] == ["health path needs an http or https check"]
+
+
 def test_gslb_defaults(tmp_path: Path) -> None:
     zone = _policy(tmp_path, "gslb: {'@': {}, '*.cdn': {ttl: 5}}\n")
     apex = zone.gslb["example.com."]
