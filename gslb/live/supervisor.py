@@ -260,8 +260,7 @@ class Supervisor:
                 failed = [r for r in results if not r.ok]
                 result = failed[0] if failed else results[0]
                 if not failed:
-                    served = self.local.zones if self.local is not None else list(zones)
-                    self.zones = tuple(served)
+                    self.zones = tuple(self._served(zones))
                     self._tables = self._build_tables()
                     self._log(self.book.reconcile(self.zones, time.time()))
                     self._targets = {t.id: t for t in self.book.probe_targets()}
@@ -333,6 +332,18 @@ class Supervisor:
         self._shares.append((now, totals))
         while self._shares and self._shares[0][0] < now - SHARE_WINDOW:
             self._shares.popleft()
+
+    def _served(self, zones: Sequence[Zone]) -> list[Zone]:
+        """What the workers serve after a reload of ``zones``: the local runtime says;
+        worker processes keep a zone whose file went, as it does (Runtime._keep_removed),
+        unless told to drop it."""
+        if self.local is not None:
+            return self.local.zones
+        served = {z.origin: z for z in zones}
+        if self.settings.keep_removed_zones:
+            for old in self.zones:
+                served.setdefault(old.origin, old)
+        return [served[o] for o in sorted(served)]
 
     def shares(self) -> dict[tuple[str, str], float]:
         """Each region's share of GSLB answers over the last minute."""

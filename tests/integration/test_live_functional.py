@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE, GEOIP
+from tests.conftest import EXAMPLE, GEOIP, ZONES
 from tests.serving import Backends, Server, serve, wait_for
 
 pytestmark = pytest.mark.integration
@@ -197,3 +198,20 @@ def test_metrics_sum_over_workers_and_readyz_tells_the_truth(tmp_path: Path) -> 
         wait_for(lambda: server.status_code("GET", "/readyz") == 200, timeout=30)
         assert total() >= 40
         assert "exited with status -9; starting it again" in server.logged()
+
+
+def test_a_removed_zone_file_keeps_its_regions_probed_with_workers(tmp_path: Path) -> None:
+    """With worker processes too, a zone kept after its file went keeps its regions in
+    the supervisor: status, probes and live state, not only the workers' answers."""
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    for f in ZONES.glob("*.yaml"):
+        shutil.copy(f, zones)
+    with serve(tmp_path, "--workers", "2", "--state", "", zones=zones, geoip=GEOIP) as server:
+        (zones / "example.com.yaml").unlink()
+        assert server.http("POST", "/api/v1/reload")["ok"]
+        status = server.http("GET", "/api/v1/status")
+        assert "example.com." in [z["origin"] for z in status["zones"]]
+        assert len(status["regions"]) == 6
+        assert server.ask("85.214.132.0/24") == ["192.0.2.20"]
+        assert "no longer in the zone files; still serving it" in server.logged()
