@@ -24,13 +24,13 @@ from typing import Any, ParamSpec, TypeVar
 
 from gslb.config import load_zones
 from gslb.dns import counters
-from gslb.dns.querylog import LoggingResponder
 from gslb.dns.responder import Responder
 from gslb.dns.server import DnsServer
 from gslb.dns.view import ConfigView, View
 from gslb.errors import ConfigError, GeoDatabaseError, GslbError
 from gslb.geo.coverage import unmatchable
 from gslb.geo.database import GeoDatabase
+from gslb.live.querylog import LoggingResponder
 from gslb.live.settings import Settings
 from gslb.model import LiveState, Zone
 

@@ -2,10 +2,11 @@
 
 Off by default, and when off it costs nothing: the server uses a plain
 :class:`~gslb.dns.responder.Responder`. When on, a share of queries is logged as one
-``key=value`` line: transport, client (the ECS subnet or the resolver), name, type,
-rcode and the addresses answered. Client addresses are cut to their /24 (IPv4) or /48
-(IPv6) unless ``--query-log-full-ip`` says otherwise, so the log never holds a whole
-client subnet by accident (RFC 7871 section 11.1).
+event (``key=value`` in text logs, fields in JSON logs): transport, client (the ECS
+subnet or the resolver), name, type, rcode and the addresses answered. Client
+addresses are cut to their /24 (IPv4) or /48 (IPv6) unless ``--query-log-full-ip``
+says otherwise, so the log never holds a whole client subnet by accident (RFC 7871
+section 11.1).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from gslb.dns.counters import Counts
 from gslb.dns.responder import Responder
 from gslb.dns.view import View
+from gslb.live.logs import event
 from gslb.model import CLIENT_PREFIX
 
 __all__ = ["LoggingResponder", "describe"]
@@ -38,9 +40,9 @@ def _mask(text: str, full: bool) -> str:
     return str(net.supernet(new_prefix=prefix))
 
 
-def describe(data: bytes, out: bytes | None, peer: str, tcp: bool, full_ip: bool) -> str:
-    """The log line for one query and its reply (never raises)."""
-    fields = [f"transport={'tcp' if tcp else 'udp'}"]
+def describe(data: bytes, out: bytes | None, peer: str, tcp: bool, full_ip: bool) -> dict[str, str]:
+    """The fields logged for one query and its reply (never raises)."""
+    fields = {"transport": "tcp" if tcp else "udp"}
     try:
         query = DNSRecord.parse(data)
         client = peer.partition("%")[0]
@@ -50,23 +52,25 @@ def describe(data: bytes, out: bytes | None, peer: str, tcp: bool, full_ip: bool
                     family, source = option.data[1], option.data[2]
                     raw = option.data[4:].ljust(4 if family == 1 else 16, b"\0")
                     client = f"{ip_address(bytes(raw))}/{source}"
-        fields.append(f"client={_mask(client, full_ip)}")
+        fields["client"] = _mask(client, full_ip)
         q = query.questions[0]
-        fields += [f"name={str(q.qname).lower()}", f"type={QTYPE.get(q.qtype, q.qtype)}"]
+        fields["name"] = str(q.qname).lower()
+        fields["type"] = str(QTYPE.get(q.qtype, q.qtype))
     except Exception:  # a malformed query is still worth a line
-        fields.append(f"client={_mask(peer, full_ip)} malformed={len(data)}B")
+        fields["client"] = _mask(peer, full_ip)
+        fields["malformed"] = f"{len(data)}B"
     if out is None:
-        fields.append("rcode=dropped")
+        fields["rcode"] = "dropped"
     else:
         try:
             reply = DNSRecord.parse(out)
-            fields.append(f"rcode={RCODE.get(reply.header.rcode, reply.header.rcode)}")
+            fields["rcode"] = str(RCODE.get(reply.header.rcode, reply.header.rcode))
             answers = [str(rr.rdata) for rr in reply.rr if rr.rtype in (1, 28)]
             if answers:
-                fields.append("answer=" + ",".join(answers))
+                fields["answer"] = ",".join(answers)
         except Exception:
-            fields.append(f"reply={len(out)}B")
-    return "query " + " ".join(fields)
+            fields["reply"] = f"{len(out)}B"
+    return fields
 
 
 class LoggingResponder(Responder):
@@ -85,5 +89,6 @@ class LoggingResponder(Responder):
     ) -> bytes | None:
         out = super().respond(data, resolver, tcp, counts)
         if self._random.random() < self.rate:
-            log.info("%s", describe(data, out, resolver, tcp, self.full_ip))
+            fields = describe(data, out, resolver, tcp, self.full_ip)
+            log.info("query", extra=event(event="query", **fields))
         return out
