@@ -208,7 +208,9 @@ def _shaped(data: bytes, config: ConfigView) -> Parsed | None:
     for n in config.tails:
         shape = shapes.get(data[2:-n])
         if shape is not None:
-            flags, question, key, udp, do, head = shape
+            flags, question, key, udp, do, head, size = shape
+            if len(data) != size:
+                continue  # a prefix of a shape whose address is another length
             address = data[-n:]
             bits = head[2] & 7
             if bits and address[-1] & (0xFF >> bits):
@@ -224,12 +226,11 @@ def _learn_shape(data: bytes, parsed: Parsed, config: ConfigView) -> None:
     n = len(ecs) - 4
     if not n:
         return
-    if n not in config.tails:
-        if len(config.tails) >= MAX_TAILS:
-            return
-        config.tails = (*config.tails, n)
+    if n not in config.tails:  # the newest first: a length traffic uses comes back
+        config.tails = (n, *config.tails[: MAX_TAILS - 1])
     prefix = data[2:-n]
-    config.shapes.put(prefix, (flags, question, key, udp, do, ecs[:4]), 2 * len(prefix))
+    shape = (flags, question, key, udp, do, ecs[:4], len(data))
+    config.shapes.put(prefix, shape, 2 * len(prefix))
 
 
 class ResponderSource(Protocol):

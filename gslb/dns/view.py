@@ -107,9 +107,9 @@ class ConfigView:
         #: rendered GSLB answers by (question, outcome, endpoints, ttl): pure functions of
         #: config, shared by every client and every live state with that answer
         self.bodies: Cache[tuple[object, ...], Rendered] = Cache("answer bodies", 4096, 2 * MB)
-        #: parsed canonical ECS queries by their bytes without ID and client address
-        #: (responder._shaped), and the address lengths (bytes) those end with
-        self.shapes: Cache[bytes, tuple[int, bytes, bytes, int, int, bytes]] = Cache(
+        #: parsed canonical ECS queries (and their length) by their bytes without ID and
+        #: client address (responder._shaped), and the address lengths those end with
+        self.shapes: Cache[bytes, tuple[int, bytes, bytes, int, int, bytes, int]] = Cache(
             "query shapes", 2048, 1 * MB
         )
         self.tails: tuple[int, ...] = ()

@@ -203,6 +203,25 @@ def test_queries_of_a_known_shape_from_new_networks_match_the_general_path(
     assert view.config.tails  # the shapes were learned and used
 
 
+def test_a_known_shape_is_matched_only_at_its_own_length(view: View) -> None:
+    """Found by the fuzzer: with a /128 shape learned (16-byte tail), a /24 query of a
+    known shape followed by 13 junk bytes matched the /24 shape 16 bytes from its end
+    and was answered; the general path says FORMERR (trailing data)."""
+    fast = Responder(view)
+    view.config.tails = ()  # shared by this module's tests
+    v6 = struct.pack("!HBB", 2, 128, 0) + bytes(range(1, 17))
+    option = struct.pack("!HH", 8, len(v6)) + v6
+    opt = b"\0" + struct.pack("!HHIH", 41, 1232, 0, len(option)) + option
+    learn_v6 = struct.pack("!HHHHHH", 1, 0, 1, 0, 0, 1) + b"\x03www\x07example\x03com\x00\0\1\0\1"
+    static = api_query(bytes([81, 2, 69])).replace(b"\x03api", b"\x04mail")  # no GSLB
+    for data in (learn_v6 + opt, static):
+        assert fast.respond(data, "127.0.0.1") is not None  # both shapes learned
+    assert set(view.config.tails) >= {3, 16}
+    junk = static[:-3] + bytes([81, 2, 70]) + bytes(13)
+    assert fast.respond(junk, "127.0.0.1") == respond(view, junk, ip_address("127.0.0.1"))
+    assert fast.respond(junk, "127.0.0.1")[3] & 0xF == 1  # type: ignore[index]  # FORMERR
+
+
 def test_the_differential_states_change_answers(config: ConfigView) -> None:
     """The states above are not vacuous: each one changes some answer of the test zone."""
     rng = random.Random(5)
