@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.servers import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 ZONE = "big.test"
 
@@ -81,12 +83,6 @@ def ask(port: int, qid: int) -> tuple[float, int]:
         s.sendall(soa_query(qid))
         reply = read_reply(s)
     return time.monotonic() - start, serial_of(reply)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:

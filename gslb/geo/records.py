@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import starmap
 from typing import Any
 
 __all__ = [
@@ -100,9 +101,18 @@ def unpack_place(blob: bytes | memoryview, index: int) -> Fields:
     at = len(_PLACES_MAGIC) + index * _PLACE.size
     if index < 0 or at + _PLACE.size > len(blob):
         raise IndexError(index)
-    cc, cont, code, lat, lon = _PLACE.unpack_from(blob, at)
+    return _decode(*_PLACE.unpack_from(blob, at))
+
+
+def iter_places(blob: bytes, first: int = 0) -> Iterator[Fields]:
+    """Places ``first`` onwards of a stored table, in bulk (what a compiler reads)."""
+    at = len(_PLACES_MAGIC) + first * _PLACE.size
+    return starmap(_decode, _PLACE.iter_unpack(memoryview(blob)[at:]))
+
+
+def _decode(cc: bytes, cont: bytes, code: bytes, lat: int, lon: int) -> Fields:
     country = cc.rstrip(b"\0").decode("ascii") or None
-    subdivision = code.rstrip(b"\0").decode("ascii")
+    subdivision = code.rstrip(b"\0").decode("ascii") if code[0] else ""
     return (
         country,
         cont.rstrip(b"\0").decode("ascii") or None,
@@ -110,21 +120,6 @@ def unpack_place(blob: bytes | memoryview, index: int) -> Fields:
         None if lat == _NO_COORDINATE else lat / 1e5,
         None if lon == _NO_COORDINATE else lon / 1e5,
     )
-
-
-def iter_places(blob: bytes, first: int = 0) -> Iterator[Fields]:
-    """Places ``first`` onwards of a stored table, in bulk (what a compiler reads)."""
-    at = len(_PLACES_MAGIC) + first * _PLACE.size
-    for cc, cont, code, lat, lon in _PLACE.iter_unpack(memoryview(blob)[at:]):
-        country = cc.rstrip(b"\0").decode("ascii") or None
-        subdivision = code.rstrip(b"\0").decode("ascii") if code[0] else ""
-        yield (
-            country,
-            cont.rstrip(b"\0").decode("ascii") or None,
-            f"{country}-{subdivision}" if subdivision and country else None,
-            None if lat == _NO_COORDINATE else lat / 1e5,
-            None if lon == _NO_COORDINATE else lon / 1e5,
-        )
 
 
 def count_places(blob: bytes | memoryview) -> int:
@@ -145,4 +140,5 @@ def places_have_subdivisions(blob: bytes) -> bool:
 
 def unpack_places(blob: bytes) -> list[Fields]:
     """The whole place table from its stored bytes; ValueError when it is not one."""
-    return [unpack_place(blob, i) for i in range(count_places(blob))]
+    count_places(blob)  # checks the magic and the size
+    return list(iter_places(blob))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,23 +15,9 @@ import dns.query
 import pytest
 
 from tests.conftest import EXAMPLE, GEOIP, REPO
+from tests.serving import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (retries a few times)."""
-    for _ in range(20):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind(("127.0.0.1", 0))
-            port = int(t.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
 
 
 def gslb(*args: str) -> list[str]:

@@ -18,15 +18,10 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.serving import free_port
 from tests.sync.conftest import EXAMPLE_TEXT, REPO, fake_aws_env
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
