@@ -3,7 +3,8 @@
 :func:`respond` is the general path: parse, :func:`gslb.dns.engine.answer`, render
 with dnslib. It is the reference. :class:`Responder` is the fast path the server uses:
 it keeps rendered sections of replies and splices them behind the client's own header
-and question, so the common query costs a parse, two dict look-ups and a join.
+and question, so the common query costs a parse (:mod:`gslb.dns.fastparse`), two dict look-ups and
+a join.
 
 Everything cached hangs off the :class:`~gslb.dns.view.View` the responder holds (see
 that module for which cache survives what). ``respond`` reads ``self.view`` once, so a
@@ -27,15 +28,14 @@ from typing import Protocol
 
 from gslb.dns import engine, routing
 from gslb.dns.counters import LABELS, Counts, Label, qtype_name, rcode_name
+from gslb.dns.fastparse import Unusual, fast_parse, learn_shape, shaped
 from gslb.dns.render import render_body
 from gslb.dns.routing import Reply, Route
-from gslb.dns.view import ConfigView, Known, Rendered, View
+from gslb.dns.view import Known, Rendered, View
 from gslb.dns.wire import (
     BADVERS,
-    ECS_OPTION,
     FORMERR,
     NOTIMP,
-    OPT,
     RD,
     SERVFAIL,
     TC,
@@ -44,13 +44,11 @@ from gslb.dns.wire import (
     NotImp,
     Query,
     assemble,
-    ecs_problem,
     header_only,
     opt_bytes,
     opt_record,
     parse_query,
     reply_flags,
-    udp_limit,
 )
 from gslb.model import Decision, IPAddress
 
@@ -59,13 +57,7 @@ log = logging.getLogger(__name__)
 TCP_LIMIT = 65535
 ANSWERS_LIMIT = 8192  # decisions remembered per view with their rendering and labels
 SEEN_LIMIT = 1 << 17  # client networks remembered as seen once (hashes), per view
-CANONICAL_MAX = 320  # bytes: header, a 255-octet question, OPT with a client subnet
-_CANONICAL_FLAGS = 0x0100 | 0x0020 | 0x0010  # RD, AD, CD: may vary, never change a reply
-_Q_NO_AR = b"\x00\x01\x00\x00\x00\x00\x00\x00"  # QD=1 AN=0 NS=0 AR=0
-_Q_ONE_AR = b"\x00\x01\x00\x00\x00\x00\x00\x01"
 _HEADER = struct.Struct("!HHHHHH")
-_OPT_FIXED = struct.Struct("!HHBBHH")  # type, udp size, ext rcode, version, flags, rdlen
-_OPTION = struct.Struct("!HH")
 _ADDRESS_BYTES = {1: 4, 2: 16}
 
 
@@ -120,119 +112,6 @@ def respond(view: View, data: bytes, resolver: IPAddress, tcp: bool = False) -> 
         return _servfail(parsed)
 
 
-class _Unusual(Exception):
-    """The fast parser declines; the strict general path takes the query."""
-
-
-Parsed = tuple[int, int, bytes, bytes, int, int, bytes | None, bool]
-
-
-def _fast_parse(data: bytes) -> Parsed:
-    """Parse the common query shape only, into plain values.
-
-    QUERY opcode, one question without compression, no answer/authority, at most an
-    OPT (version 0) with at most one well-formed ECS option among its options.
-    Everything else raises ``_Unusual`` and goes through ``parse_query``, which is
-    strict and answers FORMERR/NOTIMP/BADVERS; the differential test holds the two
-    together. Returns (id, flags, question, cache key, udp limit or 0 without EDNS,
-    DO bit, ECS payload, canonical).
-    """
-    end = len(data)
-    if end < 17 or data[2] & 0xF8:  # QR or a non-QUERY opcode
-        raise _Unusual
-    counts = data[4:12]
-    if counts == _Q_NO_AR:
-        has_opt = False
-    elif counts == _Q_ONE_AR:
-        has_opt = True
-    else:
-        raise _Unusual
-    pos = 12
-    length = data[pos]
-    while length:
-        if length > 63:
-            raise _Unusual
-        pos += length + 1
-        length = data[pos]
-    if pos > 266:  # name over 255 octets
-        raise _Unusual
-    qend = pos + 5
-    if qend > end:
-        raise _Unusual
-    question = data[12:qend]
-    key = data[12:pos].lower() + data[pos:qend]
-    qid, flags = data[0] << 8 | data[1], data[2] << 8 | data[3]
-    canonical = not flags & ~_CANONICAL_FLAGS and end <= CANONICAL_MAX
-    if not has_opt:
-        if qend != end:
-            raise _Unusual
-        return qid, flags, question, key, 0, 0, None, canonical
-    if data[qend] != 0 or qend + 11 > end:
-        raise _Unusual
-    rtype, udp, ext, version, zflags, rdlen = _OPT_FIXED.unpack_from(data, qend + 1)
-    if rtype != OPT or version != 0 or qend + 11 + rdlen != end:
-        raise _Unusual
-    if ext or zflags & 0x7FFF:
-        canonical = False
-    ecs = None
-    pos = qend + 11
-    while pos < end:
-        if pos + 4 > end:
-            raise _Unusual
-        code, olen = _OPTION.unpack_from(data, pos)
-        pos += 4
-        if code == ECS_OPTION:
-            if ecs is not None or pos + olen > end:
-                raise _Unusual
-            ecs = data[pos : pos + olen]
-        else:
-            canonical = False
-        pos += olen
-    if pos != end or (ecs is not None and ecs_problem(ecs) is not None):
-        raise _Unusual
-    return qid, flags, question, key, udp_limit(udp), zflags & 0x8000, ecs, canonical
-
-
-MAX_TAILS = 4  # client address lengths tried per query (a /24 is 3 bytes, a /48 6)
-
-
-def _shaped(data: bytes, config: ConfigView) -> Parsed | None:
-    """What :func:`_fast_parse` returned for a canonical ECS query with these bytes but
-    for the ID and the client address, with this one's; None when none matches.
-
-    A busy name's queries from new networks differ only there, so their parse is
-    one slice and one dict lookup. The bytes before the address fix its length and
-    the source prefix; only the bits past the prefix are left to check (RFC 7871 6).
-    """
-    shapes = config.shapes.data
-    for n in config.tails:
-        shape = shapes.get(data[2:-n])
-        if shape is not None:
-            flags, question, key, udp, do, head, size = shape
-            if len(data) != size:
-                continue  # a prefix of a shape whose address is another length
-            address = data[-n:]
-            bits = head[2] & 7
-            if bits and address[-1] & (0xFF >> bits):
-                return None  # _fast_parse refuses it too
-            return data[0] << 8 | data[1], flags, question, key, udp, do, head + address, True
-    return None
-
-
-def _learn_shape(data: bytes, parsed: Parsed, config: ConfigView) -> None:
-    """Keep a canonical ECS query's parse for :func:`_shaped`."""
-    _, flags, question, key, udp, do, ecs, _ = parsed
-    assert ecs is not None
-    n = len(ecs) - 4
-    if not n:
-        return
-    if n not in config.tails:  # the newest first: a length traffic uses comes back
-        config.tails = (n, *config.tails[: MAX_TAILS - 1])
-    prefix = data[2:-n]
-    shape = (flags, question, key, udp, do, ecs[:4], len(data))
-    config.shapes.put(prefix, shape, 2 * len(prefix))
-
-
 class ResponderSource(Protocol):
     """Whatever the listeners read the current responder from (the runtime)."""
 
@@ -282,14 +161,14 @@ class Responder:
         self, view: View, data: bytes, resolver: str, tcp: bool
     ) -> tuple[bytes | None, int]:
         config = view.config
-        parsed = None if tcp else _shaped(data, config)
+        parsed = None if tcp else shaped(data, config)
         if parsed is None:
             try:
-                parsed = _fast_parse(data)
-            except (_Unusual, IndexError, struct.error):
+                parsed = fast_parse(data)
+            except (Unusual, IndexError, struct.error):
                 return self._general(view, data, resolver, tcp)
             if parsed[7] and parsed[6] is not None and not tcp:
-                _learn_shape(data, parsed, config)
+                learn_shape(data, parsed, config)
         qid, flags, question, key, udp, do, ecs, canonical = parsed
         static = config.static.data.get(key)
         keep = config.replies

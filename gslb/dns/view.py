@@ -108,7 +108,7 @@ class ConfigView:
         #: config, shared by every client and every live state with that answer
         self.bodies: Cache[tuple[object, ...], Rendered] = Cache("answer bodies", 4096, 2 * MB)
         #: parsed canonical ECS queries (and their length) by their bytes without ID and
-        #: client address (responder._shaped), and the address lengths those end with
+        #: client address (fastparse.shaped), and the address lengths those end with
         self.shapes: Cache[bytes, tuple[int, bytes, bytes, int, int, bytes, int]] = Cache(
             "query shapes", 2048, 1 * MB
         )

@@ -181,7 +181,7 @@ def test_queries_of_a_known_shape_from_new_networks_match_the_general_path(
     config: ConfigView, state: LiveState
 ) -> None:
     """A busy name's queries differ only in ID and client address: after the first,
-    their parse is reused (responder._shaped). Byte for byte with the general path,
+    their parse is reused (fastparse.shaped). Byte for byte with the general path,
     across prefixes that end inside a byte, IPv4 and IPv6, A, AAAA and static types."""
     rng = random.Random(6891)
     view = View(config, state)
