@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
+from gslb import heap
 from gslb.config import load_zones
 from gslb.dns import counters
 from gslb.dns.responder import Responder
@@ -34,7 +33,7 @@ from gslb.live.querylog import LoggingResponder
 from gslb.live.settings import Settings
 from gslb.model import LiveState, Zone
 
-__all__ = ["ReloadResult", "Runtime", "describe_zones", "iso_time", "paused_gc", "settle_heap"]
+__all__ = ["ReloadResult", "Runtime", "describe_zones", "iso_time"]
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +131,7 @@ class Runtime:
     def _load(self, zones: Sequence[Zone] | None) -> _Loaded:
         """Read and compile (runs in a thread); raises GslbError with every problem."""
         started = time.monotonic()
-        with _gc_paused():
+        with heap.building():
             if zones is None:
                 zones = list(load_zones(list(self.settings.zones)))
             kept, warnings = self._keep_removed(list(zones))
@@ -185,7 +184,7 @@ class Runtime:
                 self.last_reload = ReloadResult(False, time.time(), problems)
                 return self.last_reload
             self.publish_config(loaded.config)
-            settle_heap(full=False)  # after a reload, not per publish (health changes often)
+            heap.settle(full=False)  # after a reload, not per publish (health changes often)
             for warning in loaded.warnings:  # a zone kept after its file went: an error
                 log.log(
                     logging.ERROR if STILL_SERVING in warning else logging.WARNING, "%s", warning
@@ -209,7 +208,7 @@ class Runtime:
         try:
             geo = await asyncio.to_thread(GeoDatabase.open, self.settings.geoip)
             try:
-                config = await asyncio.to_thread(paused_gc(self._config), zones, geo)
+                config = await asyncio.to_thread(heap.built(self._config), zones, geo)
             except GslbError:
                 geo.close()
                 raise
@@ -219,7 +218,7 @@ class Runtime:
             return False
         old, self.geo = self.geo, geo
         self.publish_config(config)
-        settle_heap(full=False)
+        heap.settle(full=False)
         log.info("geo database reloaded: %s", geo.describe_file())
         del old  # its private copy is released once no view refers to it
         return True
@@ -303,65 +302,3 @@ def describe_zones(view: View) -> str:
     return ", ".join(
         f"{cz.zone.origin} (serial {cz.zone.soa.serial})" for cz in view.config.zones.values()
     )
-
-
-def settle_heap(full: bool = True) -> None:
-    """Keep the cyclic GC's full passes off the query path.
-
-    The zone model, country tables and geo caches are long-lived; a full collection
-    that walks them all stalls every query for milliseconds. Freezing what exists now
-    moves it out of the collector's view, and a larger first threshold makes
-    collections of young objects rarer (queries allocate few containers).
-
-    After a reload (``full=False``) only the young generations are collected: a full
-    pass over a 50,000-record config held the event loop for ~30 ms, and the model
-    has no reference cycles, so the old config is freed by reference counting (the
-    frozen count stays flat across reloads).
-    """
-    gc.collect() if full else gc.collect(1)
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
-
-
-_paused = 0
-_paused_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic GC while a config is built in a thread; what was built is frozen.
-
-    Building allocates millions of objects, which triggers full collections in the
-    building thread; each holds the GIL, so the event loop, for 50-250 ms (a
-    50,000-record zone, benchmarks/reload_stall.py). ``gc.freeze`` after is O(1).
-    A failed build is not frozen: its leftovers go to the collector as usual.
-    """
-    global _paused
-    with _paused_lock:
-        _paused += 1
-        gc.disable()
-    ok = False
-    try:
-        yield
-        ok = True
-    finally:
-        with _paused_lock:
-            _paused -= 1
-            if not _paused:
-                if ok:
-                    gc.freeze()
-                gc.enable()
-
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-
-def paused_gc(build: Callable[_P, _T]) -> Callable[_P, _T]:
-    """``build`` run under :func:`_gc_paused` (for ``asyncio.to_thread``)."""
-
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        with _gc_paused():
-            return build(*args, **kwargs)
-
-    return run

@@ -15,14 +15,14 @@ import contextlib
 import logging
 import signal
 import socket
-import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
+from gslb import heap
 from gslb.config import load_zones
 from gslb.errors import ConfigError, GslbError
 from gslb.live import sdnotify, statefile
@@ -30,7 +30,7 @@ from gslb.live.book import Event, LiveBook, key_text
 from gslb.live.logs import event
 from gslb.live.metrics import BUCKETS, probe_metrics, sum_stats
 from gslb.live.probes import Prober
-from gslb.live.runtime import ReloadResult, Runtime, iso_time, paused_gc, settle_heap
+from gslb.live.runtime import ReloadResult, Runtime, iso_time
 from gslb.live.settings import Settings
 from gslb.live.status import country_map
 from gslb.live.workers import LocalWorker, WorkerProcess
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 TICK = 1.0  # seconds between staleness checks and share-of-answers samples
 SHARE_WINDOW = 60.0  # seconds over which a region's share of answers is reported
-RELOAD_SWITCH_INTERVAL = 0.0005  # seconds; see _responsive
 
 Worker = LocalWorker | WorkerProcess
 
@@ -121,7 +120,7 @@ class Supervisor:
         await asyncio.gather(*(worker.start() for worker in self.workers))
         if self.local is not None:
             log.info("%s", self.local.describe())
-        settle_heap()
+        heap.settle()
         self._restore()
         await self.prober.start(self.book.probe_targets())
         self.publish()
@@ -246,11 +245,11 @@ class Supervisor:
 
     async def reload(self, why: str) -> ReloadResult:
         """Reload zones everywhere; a broken config changes nothing anywhere."""
-        async with self._reloading, _responsive():
+        async with self._reloading:
             sdnotify.notify("RELOADING=1")
             log.info("reloading zones", extra=event(event="reload", cause=why))
             try:
-                zones = await asyncio.to_thread(paused_gc(load_zones), list(self.settings.zones))
+                zones = await asyncio.to_thread(heap.built(load_zones), list(self.settings.zones))
             except GslbError as e:
                 problems = tuple(map(str, e.problems)) if isinstance(e, ConfigError) else (str(e),)
                 log.error("reload rejected, still serving the previous zones:\n%s", e)
@@ -406,20 +405,6 @@ class Supervisor:
 
     def _probe_metrics(self) -> dict[str, Any]:
         return probe_metrics(self.book.status(time.time()), self._results, self._latency)
-
-
-@contextlib.asynccontextmanager
-async def _responsive() -> AsyncIterator[None]:
-    """While a reload builds the new config in a thread, hand the GIL back to the event
-    loop every 0.5 ms instead of every 5 ms: each system call of a TCP answer waits for
-    the GIL again, and at 5 ms one fresh connection's answer took ~60 ms (a
-    50,000-record zone, benchmarks/reload_stall.py)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, RELOAD_SWITCH_INTERVAL))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

@@ -34,8 +34,9 @@ from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
+from gslb import heap
 from gslb.errors import GslbError
-from gslb.live.runtime import ReloadResult, Runtime, settle_heap
+from gslb.live.runtime import ReloadResult, Runtime
 from gslb.live.settings import Settings
 from gslb.model import LiveState, Zone
 
@@ -245,7 +246,7 @@ async def _serve(sock: socket.socket, index: int) -> int:
     except OSError as e:
         log.error("worker %d cannot listen: %s", index, e)
         return 1
-    settle_heap()
+    heap.settle()
     await runtime.start()
     log.info("%s", runtime.describe())
     send({"op": "ready", "describe": runtime.describe()})

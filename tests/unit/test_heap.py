@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 
 import pytest
 import yaml
 
 from gslb.config.yamlsource import Node, release
-from gslb.live.runtime import paused_gc
+from gslb.heap import BUILD_SWITCH_INTERVAL, built
 
 
 @pytest.fixture(autouse=True)
@@ -21,14 +22,16 @@ def _gc_restored() -> Iterator[None]:
 
 def test_a_paused_build_freezes_what_it_made_and_re_enables_the_collector() -> None:
     frozen = gc.get_freeze_count()
-    seen: list[bool] = []
+    before = sys.getswitchinterval()
+    seen: list[tuple[bool, float]] = []
 
     def build(n: int) -> list[dict[str, int]]:
-        seen.append(gc.isenabled())
+        seen.append((gc.isenabled(), sys.getswitchinterval()))
         return [{"i": i} for i in range(n)]
 
-    made = paused_gc(build)(1000)
-    assert seen == [False] and gc.isenabled()
+    made = built(build)(1000)
+    assert seen == [(False, BUILD_SWITCH_INTERVAL)] and gc.isenabled()
+    assert sys.getswitchinterval() == before
     assert len(made) == 1000 and gc.get_freeze_count() >= frozen + 1000
 
 
@@ -41,7 +44,7 @@ def test_a_failed_build_is_not_frozen() -> None:
         raise ValueError(f"broken zone {len(garbage)}")
 
     with pytest.raises(ValueError):
-        paused_gc(fail)()
+        built(fail)()
     assert gc.isenabled() and gc.get_freeze_count() == frozen
 
 
@@ -50,10 +53,10 @@ def test_nested_pauses_end_with_the_outer_one() -> None:
         assert not gc.isenabled()
 
     def outer() -> None:
-        paused_gc(inner)()
+        built(inner)()
         assert not gc.isenabled()  # the outer build is still running
 
-    paused_gc(outer)()
+    built(outer)()
     assert gc.isenabled()
 
 

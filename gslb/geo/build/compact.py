@@ -34,6 +34,7 @@ from typing import BinaryIO
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
+from gslb import heap
 from gslb.errors import GeoDatabaseError
 from gslb.geo.build import mmdbwriter
 from gslb.geo.dbfile import columns, private_copy
@@ -187,7 +188,7 @@ class Compacted:
 
 def compact(source: SourceTree, precision: float, progress: Progress | None = None) -> Compacted:
     """Walk ``source`` and merge adjacent networks whose rounded place is identical."""
-    with mmdbwriter.gc_paused():
+    with heap.building():
         return _compact(source, precision, progress)
 
 

@@ -16,17 +16,17 @@ of maps, arrays, strings, doubles, booleans and unsigned integers. Repeated valu
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import struct
 import sys
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, cast
+
+from gslb import heap
 
 __all__ = [
     "UInt16",
@@ -380,7 +380,7 @@ def write_database(
     """
     if metadata.ip_version != 6:
         raise ValueError("only IPv6 trees (which also hold IPv4) are written")
-    with gc_paused():
+    with heap.building():
         return _write(
             stream,
             starts,
@@ -394,23 +394,6 @@ def write_database(
             tables or {},
             checksum,
         )
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC during bulk building.
-
-    Millions of short-lived tuples make the collector rescan every surviving
-    container over and over; pausing it cut the build time several-fold. Nothing
-    built here forms reference cycles, so nothing is lost by waiting.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _write(
