@@ -43,5 +43,17 @@ class Cache(Generic[K, V]):
         self.data[key] = value
         self.used += cost
 
+    def charge(self, size: int) -> bool:
+        """Count ``size`` more bytes held under an entry already in; False when that
+        went over the budget and the cache was cleared instead."""
+        cost = size + ENTRY_OVERHEAD
+        if self.used + cost > self.budget:
+            self.data.clear()
+            self.used = 0
+            self.clears += 1
+            return False
+        self.used += cost
+        return True
+
     def __len__(self) -> int:
         return len(self.data)

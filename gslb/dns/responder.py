@@ -12,6 +12,12 @@ published view takes effect at the next query, with no locks. The cached bytes a
 from the general path's own rendering, so the two paths agree byte for byte by
 construction; ``tests/unit/test_fastpath.py`` checks it.
 
+A query from a network never seen before mostly repeats an earlier query's bytes but
+for the ID and the client address; when its answer depends only on where the client
+is, the reply kept for the same query bytes and the same compiled choice of place is
+reused with this client's ID, scope and address (``Responder._placed``): a tree lookup,
+two indexes and a join, without the decision path.
+
 Whole replies are kept by the query's bytes after the ID only for *canonical* queries:
 header flags among RD/AD/CD, at most an OPT of version 0 with only the DO flag and at
 most a client-subnet option. Anything else (padding, cookies, unknown options) is
@@ -31,7 +37,7 @@ from gslb.dns.counters import LABELS, Counts, Label, qtype_name, rcode_name
 from gslb.dns.fastparse import Unusual, fast_parse, learn_shape, shaped
 from gslb.dns.render import render_body
 from gslb.dns.routing import Reply, Route
-from gslb.dns.view import Known, Rendered, View
+from gslb.dns.view import Known, PlacedShape, Rendered, View
 from gslb.dns.wire import (
     BADVERS,
     FORMERR,
@@ -59,6 +65,7 @@ ANSWERS_LIMIT = 8192  # decisions remembered per view with their rendering and l
 SEEN_LIMIT = 1 << 17  # client networks remembered as seen once (hashes), per view
 _HEADER = struct.Struct("!HHHHHH")
 _ADDRESS_BYTES = {1: 4, 2: 16}
+_SCOPES = tuple(bytes((i,)) for i in range(129))
 
 
 def _special(data: bytes) -> Query | bytes | None:
@@ -152,10 +159,79 @@ class Responder:
                 if counts is not None:
                     counts[whole[1]] += 1
                 return data[:2] + whole[0]
+            if view.placed.data:
+                placed = self._placed(view, data)
+                if placed is not None:
+                    reply, label = placed
+                    if counts is not None:
+                        counts[label] += 1
+                    # kept whole from a network's second query on, as below
+                    seen, mark = view.seen, hash(key)
+                    if mark in seen:
+                        view.replies.put(key, (reply[2:], label), 2 * len(reply))
+                    else:
+                        if len(seen) >= SEEN_LIMIT:
+                            seen.clear()
+                        seen.add(mark)
+                    return reply
         out, tag = self._respond(view, data, resolver, tcp)
         if counts is not None:
             counts[tag] += 1
         return out
+
+    def _placed(self, view: View, data: bytes) -> tuple[bytes, int] | None:
+        """A canonical ECS query of a known shape whose answer depends only on the
+        client's place (no CIDR of the name's fences or rules in its family, and an
+        answer that does not hash the client): one tree lookup, two indexes and a join.
+
+        The reply's other bytes were kept when a query of this shape from a place with
+        the same compiled choice was answered (:meth:`_learn_place`); the ECS scope is
+        then the database network's prefix, at least the source prefix, as
+        :func:`gslb.dns.routing.ecs_scope` gives for such an answer."""
+        shapes = view.placed.data
+        for n in view.config.tails:
+            entry = shapes.get(data[2:-n])
+            if entry is not None and len(data) == entry.size:
+                break
+        else:
+            return None
+        by_place, row, _, source, version, shift = entry
+        address = data[-n:]
+        if source & 7 and address[-1] & (0xFF >> (source & 7)):
+            return None  # bits past the source prefix: FORMERR on the general path
+        place, plen = view.config.locator.find(version, int.from_bytes(address) << shift)
+        if not 0 <= place < len(by_place):
+            return None
+        hit = row.get(by_place[place])
+        if hit is None:
+            return None
+        return data[:2] + hit[0] + _SCOPES[plen if plen > source else source] + address, hit[1]
+
+    def _learn_place(
+        self, view: View, data: bytes, route: Route, ecs: bytes, out: bytes, tag: int
+    ) -> None:
+        """Keep ``out`` but for ID, scope and address for :meth:`_placed`, under the
+        query's shape and the compiled choice of the client's place, if the answer
+        depends on nothing else (the caller checked that it does not hash the client)."""
+        table = route.table
+        version = 4 if ecs[1] == 1 else 6
+        if any(v == version for v, _, _ in table.networks):
+            return  # a CIDR fence or rule: the address decides, not only the place
+        n = len(ecs) - 4
+        shift = 8 * (_ADDRESS_BYTES[ecs[1]] - n)
+        place, _ = view.config.locator.find(version, int.from_bytes(ecs[4:]) << shift)
+        by_place = table.by_place
+        if not 0 <= place < len(by_place) or by_place[place] < 0:
+            return  # lookup failed, or a place not compiled yet
+        prefix = data[2:-n]
+        placed = view.placed
+        entry = placed.data.get(prefix)
+        if entry is None or entry.size != len(data):
+            entry = PlacedShape(by_place, {}, len(data), ecs[2], version, shift)
+            placed.put(prefix, entry, len(prefix))
+        middle = out[2 : -(n + 1)]
+        if placed.charge(len(middle)):
+            entry.row[by_place[place]] = (middle, tag)
 
     def _respond(
         self, view: View, data: bytes, resolver: str, tcp: bool
@@ -172,7 +248,7 @@ class Responder:
         qid, flags, question, key, udp, do, ecs, canonical = parsed
         static = config.static.data.get(key)
         keep = config.replies
-        by_resolver = False
+        by_resolver = placeable = False
         if static is not None:
             hit = static[0]
             tag = static[2] if ecs is not None else static[1]
@@ -194,6 +270,7 @@ class Responder:
             ck = key + ckey if type(ckey) is bytes else (key, ckey)
             client = view.clients.data.get(ck)
             if client is None:
+                placeable = canonical and not by_resolver and not tcp
                 try:
                     client = self._new_client(view, route, key, ecs, resolver)
                 except Exception:
@@ -201,8 +278,10 @@ class Responder:
                     return self._general(view, data, resolver, tcp)
                 # Kept from its second query on: a network seen once (most of them, for
                 # a busy name) costs the caches neither time nor memory.
+                # A canonical UDP query by subnet is marked by the key its whole reply
+                # is kept under, as on the place path (respond).
                 seen = view.seen
-                mark = hash(ck)  # computed already by the lookup above
+                mark = hash(data[2:] if placeable else ck)
                 if mark not in seen:
                     if len(seen) >= SEEN_LIMIT:
                         seen.clear()
@@ -214,6 +293,8 @@ class Responder:
             known, scope = client
             hit = known[1]
             tag = known[3] if ecs is not None else known[2]
+            if placeable and known[0].hashed:  # type: ignore[attr-defined]
+                placeable = False
         rflags, an, ns, ar, body, _ = hit
         opt = b"" if not udp else opt_bytes(bool(do), ecs, scope)
         out = b"".join(
@@ -230,6 +311,9 @@ class Responder:
             return out, tag
         if len(out) > (udp or 512):
             return self._general(view, data, resolver, tcp)  # it sets TC
+        if placeable:
+            assert ecs is not None and isinstance(route, Route)
+            self._learn_place(view, data, route, ecs, out, tag)
         if canonical:
             if by_resolver:
                 view.by_resolver.put((resolver, data[2:]), (out[2:], tag), 2 * len(out))

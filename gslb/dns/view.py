@@ -12,7 +12,7 @@ The server reads ``responder.view`` once per query; publishing is one assignment
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from gslb.config.tree import ZoneTree
@@ -22,7 +22,7 @@ from gslb.model import LiveState, RRset, Zone
 from gslb.policy.steps import Decider
 from gslb.policy.table import NameTable, build_tables
 
-__all__ = ["CompiledZone", "ConfigView", "Known", "Rendered", "View"]
+__all__ = ["CompiledZone", "ConfigView", "Known", "PlacedShape", "Rendered", "View"]
 
 MB = 1 << 20
 #: Whole GSLB replies a view keeps (entries, bytes): the working set of a busy name
@@ -35,6 +35,11 @@ CLIENTS_LIMIT = 1 << 15
 CLIENTS_BUDGET = 8 * MB
 #: Static and negative answers kept per config (entries, bytes, per cache): random
 #: NXDOMAIN and out-of-zone names are what a busy authoritative also sees.
+#: Query shapes (a question, EDNS flags, source prefix) a view keeps answers per place
+#: for, and the bytes those answers hold: a few shapes per busy name, a few dozen
+#: answers (one per compiled choice) each.
+PLACED_LIMIT = 256
+PLACED_BUDGET = 4 * MB
 STATIC_LIMIT = 1 << 15
 STATIC_BUDGET = 8 * MB
 
@@ -53,6 +58,19 @@ class Rendered(NamedTuple):
 #: A memoised decision with its rendered sections and counter labels (without and with
 #: ECS); the decision is held so that its id, part of the memo key, stays unique.
 Known = tuple[object, Rendered, int, int]
+
+
+class PlacedShape(NamedTuple):
+    """Replies to one canonical ECS query shape, by the compiled choice of the client's
+    place: all but the ID, the ECS scope and the client address (see
+    :meth:`gslb.dns.responder.Responder._placed`)."""
+
+    by_place: Sequence[int]  # the name's compiled table: place id -> choice index
+    row: dict[int, tuple[bytes, int]]  # choice index -> (reply middle, counter label)
+    size: int  # the query's length: a shape matches at this length only
+    source: int  # ECS source prefix length
+    version: int  # IP version of the client address
+    shift: int  # bits to shift the address bytes left by to make the full address
 
 
 class CompiledZone:
@@ -128,6 +146,7 @@ class View:
 
     __slots__ = (
         "config", "state", "decider", "replies", "by_resolver", "clients", "answers", "seen",
+        "placed",
     )  # fmt: skip
 
     def __init__(self, config: ConfigView, state: LiveState | None = None) -> None:
@@ -153,6 +172,9 @@ class View:
         #: hashes of (question, client network) answered once: caches keep a client's
         #: answer from its second query on (bounded; cleared whole when full)
         self.seen: set[int] = set()
+        #: per canonical ECS query shape (its bytes without ID and client address): the
+        #: replies by compiled choice, for answers that depend only on the client's place
+        self.placed: Cache[bytes, PlacedShape] = Cache("place answers", PLACED_LIMIT, PLACED_BUDGET)
 
     def with_state(self, state: LiveState) -> View:
         """The same config under another state (the same view if the state is equal)."""

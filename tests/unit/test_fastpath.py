@@ -222,6 +222,55 @@ def test_a_known_shape_is_matched_only_at_its_own_length(view: View) -> None:
     assert fast.respond(junk, "127.0.0.1")[3] & 0xF == 1  # type: ignore[index]  # FORMERR
 
 
+def test_new_networks_in_a_known_place_get_the_kept_reply(
+    view: View, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a query shape has been answered for a compiled choice, a network never seen
+    before whose place has that choice is answered from the kept reply
+    (``Responder._placed``): byte for byte with the general path, its own ECS scope."""
+    served: list[bytes] = []
+    placed = Responder._placed
+
+    def spy(self: Responder, v: View, data: bytes) -> tuple[bytes, int] | None:
+        found = placed(self, v, data)
+        if found is not None:
+            served.append(found[0])
+        return found
+
+    monkeypatch.setattr(Responder, "_placed", spy)
+    fast = Responder(view)
+    rng = random.Random(24)
+    name = b"\x03api\x07example\x03com\x00"
+    for i in range(3000):
+        family, bits, qtype = (1, 24, 1) if i % 3 else (2, 48, 28)
+        data = _shaped_query(rng, name, qtype, family, bits)
+        assert fast.respond(data, "127.0.0.1") == respond(view, data, ip_address("127.0.0.1"))
+    assert len(view.placed) == 2  # api A from /24s, api AAAA from /48s
+    assert len(served) > 2000
+    scopes = {out[-4] for out in served if len(out) > 4}
+    assert len(scopes) > 3  # each network's own database prefix, not the first one's
+
+
+@pytest.mark.parametrize("name", [b"\x03one\x04gslb\x04test\x00", b"\x03two\x04gslb\x04test\x00"])
+def test_no_reply_is_kept_by_place_where_the_address_decides(view: View, name: bytes) -> None:
+    """Names under CIDR fences or rules (one, two) and answers that hash the client
+    network (pick subsets: one, two) depend on more than the place: never kept by it."""
+    fast = Responder(view)
+    rng = random.Random(3)
+    for _ in range(300):
+        data = _shaped_query(rng, name, 1, 1, 24)
+        assert fast.respond(data, "127.0.0.1") == respond(view, data, ip_address("127.0.0.1"))
+    assert len(view.placed) == 0
+
+
+def test_place_answers_belong_to_one_live_state(view: View) -> None:
+    """A health change publishes a new view: kept replies by place start empty."""
+    fast = Responder(view)
+    fast.respond(api_query(bytes([81, 2, 69])), "127.0.0.1")
+    assert len(view.placed) == 1
+    assert len(view.with_state(STATES["eu-a-down"]).placed) == 0
+
+
 def test_the_differential_states_change_answers(config: ConfigView) -> None:
     """The states above are not vacuous: each one changes some answer of the test zone."""
     rng = random.Random(5)
