@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 METADATA_MARKER = b"\xab\xcd\xefMaxMind.com"
 METADATA_WINDOW = 128 * 1024  # the spec puts the metadata in the last 128 KiB
 CHUNK_NODES = 1 << 20  # tree nodes checked per step (bounds the memory a check needs)
+READ_CHUNK = 1 << 20  # bytes hashed per read
 SAMPLE_RECORDS = 4096  # data records decoded when a database carries no checksum
 _BYTES = 4  # the spec's type number for bytes
 Signature = tuple[tuple[int, int, int] | None, tuple[int, int] | None]
@@ -184,6 +185,15 @@ class PrivateCopy:
                 os.unlink(self.private_path)
                 os.rmdir(os.path.dirname(self.private_path))
 
+    def _read(self, offset: int, size: int) -> bytes:
+        """Bytes of the copy read through its descriptor, not our mapping: checking the
+        whole file would otherwise map all of it into this process at once (the RSS
+        peak doubled the database's size at every start and reload)."""
+        out = os.pread(self.fd, size, offset)
+        if len(out) != size:
+            raise GeoDatabaseError(f"{self.source}: short read at offset {offset}")
+        return out
+
     def release(self) -> None:
         """Drop our own mapping's pages from this process's RSS once the copy is
         verified and its tables read. The reader maps the same memory again; counted
@@ -240,7 +250,10 @@ class PrivateCopy:
         digest = self.notes.get("sha256")
         end = self.buffer.rfind(METADATA_MARKER, max(0, self.size - METADATA_WINDOW))
         if isinstance(digest, str):
-            actual = hashlib.sha256(memoryview(self.buffer)[:end]).hexdigest()
+            sha = hashlib.sha256()
+            for at in range(0, end, READ_CHUNK):
+                sha.update(self._read(at, min(READ_CHUNK, end - at)))
+            actual = sha.hexdigest()
             if actual != digest:
                 raise GeoDatabaseError(
                     f"{self.source}: checksum mismatch (the file is corrupt or was edited "
@@ -260,7 +273,7 @@ class PrivateCopy:
         step = record_size // 4  # bytes per node
         for first in range(0, nodes, CHUNK_NODES):
             count = min(CHUNK_NODES, nodes - first)
-            chunk = self.buffer[first * step : (first + count) * step]
+            chunk = self._read(first * step, count * step)
             for column in columns(chunk, count, record_size):
                 if max(column) >= limit or _holds_any(column, range(nodes + 1, nodes + 16)):
                     raise GeoDatabaseError(
