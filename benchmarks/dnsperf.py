@@ -120,6 +120,7 @@ def measure(
     if not server.alive():
         raise BenchFailure(f"{server.name} is no longer running:\n{server.tail()}")
     limit = cap if mix == "new-networks" else seconds
+    server.reset_peak_rss()
     cpu0 = server.cpu_seconds()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:

@@ -133,7 +133,7 @@ def evaluate(results: Sequence[Result], rows: Sequence[Result]) -> list[str]:
         last = by.get(("new-networks", "gslb", w)) or by.get(("world", "gslb", w))
         rss = last["rss_list"] if last else res["rss_mb"].get("gslb")
         if rss:
-            when = f"after the {last['mix']} run" if last else "at the end"
+            when = f"during the {last['mix']} run" if last else "at the end"
             lines.append(
                 f"- workers {w}: gslb peak RSS per process {when} "
                 f"{', '.join(f'{x:.0f}' for x in rss)} MB (<= {TARGETS['rss_mb_max']:.0f}) "

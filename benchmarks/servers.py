@@ -3,7 +3,7 @@
 Every server listens on 127.0.0.1 only, runs in its own session and dies with the
 harness (``PR_SET_PDEATHSIG``). Stopping touches only the process we started and its
 group. CPU time and peak RSS are read for the server's own processes (psutil, and
-``VmHWM`` from ``/proc/PID/status``).
+``VmHWM`` from ``/proc/PID/status``, reset before each run).
 """
 
 from __future__ import annotations
@@ -141,8 +141,16 @@ class Server:
                 total += t.user + t.system
         return total
 
+    def reset_peak_rss(self) -> None:
+        """Start each process's peak RSS afresh from its current RSS (``clear_refs``
+        5), so the next :meth:`peak_rss_mb` is the peak of what follows, not of start-up."""
+        for p in self.processes():
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{p.pid}/clear_refs").write_text("5")
+
     def peak_rss_mb(self) -> list[float]:
-        """Peak RSS since start (``VmHWM``) of each server process, in MB."""
+        """Peak RSS (``VmHWM``) of each server process, in MB: since start, or since
+        :meth:`reset_peak_rss`."""
         out = []
         for p in self.processes():
             with contextlib.suppress(OSError):

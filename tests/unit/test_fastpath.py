@@ -18,7 +18,7 @@ import pytest
 
 from gslb.config import load_zones
 from gslb.dns.responder import Responder, respond
-from gslb.dns.view import ConfigView, View
+from gslb.dns.view import PLACED_LIMIT, ConfigView, View
 from gslb.geo.database import GeoDatabase
 from gslb.model import LiveState
 from tests.conftest import FIXTURES, GEOIP, ZONES
@@ -378,8 +378,22 @@ def test_attacker_chosen_bytes_never_key_a_cache(view: View) -> None:
         opt = b"\0" + struct.pack("!HHIH", 41, 4096, 0, len(options)) + options
         query = struct.pack("!HHHHHH", i, 0, 1, 0, 0, 1) + b"\x03api\x07example\x03com\0\0\1\0\1"
         assert fast.respond(query + opt, "127.0.0.1") is not None
-    assert len(view.replies) == 0  # none of them was kept whole
-    for cache in (view.replies, view.clients, view.by_resolver, view.config.static,
+    assert len(view.replies) == 0 and len(view.placed) == 0  # none of them was kept
+    for cache in (view.replies, view.clients, view.by_resolver, view.placed, view.config.static,
                   view.config.bodies, view.config.routes, view.config.replies):  # fmt: skip
         assert cache.used <= cache.budget
         assert all(len(k) <= 400 for k in map(repr, cache.data)), cache.name
+
+
+def test_place_answers_stay_bounded_whatever_shapes_arrive(view: View) -> None:
+    """Every EDNS buffer size makes another query shape: the replies kept per shape and
+    place are cleared whole at their bound, as every cache is."""
+    fast = Responder(view)
+    for i in range(2 * PLACED_LIMIT):
+        ecs = struct.pack("!HBB", 1, 24, 0) + bytes([81, 2, i % 200])
+        option = struct.pack("!HH", 8, len(ecs)) + ecs
+        opt = b"\0" + struct.pack("!HHIH", 41, 600 + i, 0, len(option)) + option
+        query = struct.pack("!HHHHHH", i, 0, 1, 0, 0, 1) + b"\x03api\x07example\x03com\0\0\1\0\1"
+        assert fast.respond(query + opt, "127.0.0.1") is not None
+        assert len(view.placed) <= PLACED_LIMIT and view.placed.used <= view.placed.budget
+    assert view.placed.clears >= 1
