@@ -13,7 +13,7 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gslb import defaults
 from gslb.cli.synctext import notices_text, plan_text, verify_text
@@ -24,8 +24,10 @@ from gslb.model import Zone
 from gslb.sync.desired import Desired, Options, build
 from gslb.sync.plan import Plan, make_plan
 from gslb.sync.records import norm_name, valid_owner
-from gslb.sync.route53 import ApplyError, Route53, SyncError, connect
 from gslb.sync.verify import sample_clients, verify
+
+if TYPE_CHECKING:  # boto3 is loaded only when Route 53 is called (every command builds
+    from gslb.sync.route53 import Route53  # this module's parser, `gslb serve` too)
 
 PROG = "gslb sync"
 
@@ -178,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.verify:
         return _verify(args, selected, wanted)
+    from gslb.sync.route53 import Route53, SyncError, connect
+
     try:
         r53 = Route53(
             connect(args.profile, args.endpoint_url), progress=lambda m: print(m, file=sys.stderr)
@@ -195,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
 def _report_and_apply(
     args: argparse.Namespace, r53: Route53, targets: list[tuple[Plan, str]]
 ) -> int:
+    from gslb.sync.route53 import ApplyError, SyncError
+
     plans = [p for p, _ in targets]
     errors = [(p.zone, e) for p in plans for e in p.errors]
     warnings = [(p.zone, w) for p in plans for w in p.warnings]
