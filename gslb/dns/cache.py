@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-__all__ = ["ENTRY_OVERHEAD", "Cache"]
+__all__ = ["ENTRY_OVERHEAD", "Cache", "Doorkeeper"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -57,3 +57,38 @@ class Cache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self.data)
+
+
+class Doorkeeper:
+    """Which keys were offered before: a bitmap indexed by the key's hash (a Bloom
+    filter with one hash function), cleared whole after ``limit`` marks.
+
+    Why not a set of hashes: 131,072 of them held ~7 MB (table and int objects) for
+    what 1 MB of bits answers. A false "seen" (about 1% when full) only keeps an entry
+    one query early.
+    """
+
+    __slots__ = ("bits", "mask", "marked", "limit", "clears")
+
+    def __init__(self, bits: int = 1 << 23, limit: int = 1 << 17) -> None:
+        assert bits & (bits - 1) == 0 and bits >= 8
+        self.bits = bytearray(bits >> 3)
+        self.mask = bits - 1
+        self.marked = 0
+        self.limit = limit
+        self.clears = 0
+
+    def admit(self, key_hash: int) -> bool:
+        """True when this hash was marked before; else mark it and say False."""
+        at = key_hash & self.mask
+        byte, bit = at >> 3, 1 << (at & 7)
+        bits = self.bits
+        if bits[byte] & bit:
+            return True
+        if self.marked >= self.limit:
+            bits[:] = bytes(len(bits))
+            self.marked = 0
+            self.clears += 1
+        bits[byte] |= bit
+        self.marked += 1
+        return False

@@ -62,7 +62,6 @@ log = logging.getLogger(__name__)
 
 TCP_LIMIT = 65535
 ANSWERS_LIMIT = 8192  # decisions remembered per view with their rendering and labels
-SEEN_LIMIT = 1 << 17  # client networks remembered as seen once (hashes), per view
 _HEADER = struct.Struct("!HHHHHH")
 _ADDRESS_BYTES = {1: 4, 2: 16}
 _SCOPES = tuple(bytes((i,)) for i in range(129))
@@ -165,14 +164,8 @@ class Responder:
                     reply, label = placed
                     if counts is not None:
                         counts[label] += 1
-                    # kept whole from a network's second query on, as below
-                    seen, mark = view.seen, hash(key)
-                    if mark in seen:
+                    if view.seen.admit(hash(key)):  # kept from a second query, as below
                         view.replies.put(key, (reply[2:], label), 2 * len(reply))
-                    else:
-                        if len(seen) >= SEEN_LIMIT:
-                            seen.clear()
-                        seen.add(mark)
                     return reply
         out, tag = self._respond(view, data, resolver, tcp)
         if counts is not None:
@@ -280,12 +273,7 @@ class Responder:
                 # a busy name) costs the caches neither time nor memory.
                 # A canonical UDP query by subnet is marked by the key its whole reply
                 # is kept under, as on the place path (respond).
-                seen = view.seen
-                mark = hash(data[2:] if placeable else ck)
-                if mark not in seen:
-                    if len(seen) >= SEEN_LIMIT:
-                        seen.clear()
-                    seen.add(mark)
+                if not view.seen.admit(hash(data[2:] if placeable else ck)):
                     canonical = False
                 elif tcp or by_resolver or not canonical:
                     # a canonical UDP query by subnet is kept below as a whole reply

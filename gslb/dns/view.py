@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from gslb.config.tree import ZoneTree
-from gslb.dns.cache import Cache
+from gslb.dns.cache import Cache, Doorkeeper
 from gslb.geo.locator import Locator
 from gslb.model import LiveState, RRset, Zone
 from gslb.policy.steps import Decider
@@ -169,9 +169,9 @@ class View:
         #: its rendered sections and counter labels without and with ECS; memoised
         #: decisions make this the common case for a new client network
         self.answers: dict[tuple[bytes, int], Known] = {}
-        #: hashes of (question, client network) answered once: caches keep a client's
-        #: answer from its second query on (bounded; cleared whole when full)
-        self.seen: set[int] = set()
+        #: (question, client network) answered once, by hash: caches keep a client's
+        #: answer from its second query on (1 MB of bits, cleared after 131,072 marks)
+        self.seen = Doorkeeper()
         #: per canonical ECS query shape (its bytes without ID and client address): the
         #: replies by compiled choice, for answers that depend only on the client's place
         self.placed: Cache[bytes, PlacedShape] = Cache("place answers", PLACED_LIMIT, PLACED_BUDGET)
