@@ -139,7 +139,7 @@ def test_a_failed_step_says_what_was_applied(
 ) -> None:
     where = zones(tmp_path, (Path(__file__).parent / "health.example.com.yaml").read_text())
     failing = Counting(route53, fail_on=1, code="InvalidChangeBatch")
-    monkeypatch.setattr("gslb.cli.sync.connect", lambda *_: failing)
+    monkeypatch.setattr("gslb.sync.route53.connect", lambda *_: failing)
     rc, _, err = run(capsys, "--zones", where, "--apply")
     assert rc == 1
     lines = err.splitlines()
@@ -153,7 +153,7 @@ def test_a_failed_step_says_what_was_applied(
     ]
     assert lines[start + 6] == "not applied: record batch of 7 changes (7 create)"
     assert "InvalidChangeBatch: injected" in err and "Traceback" not in err
-    monkeypatch.setattr("gslb.cli.sync.connect", lambda *_: route53)
+    monkeypatch.setattr("gslb.sync.route53.connect", lambda *_: route53)
     rc, out, _ = run(capsys, "--zones", where, "--json")
     changes = json.loads(out)["changes"]
     assert rc == 0 and len(changes) == 7 and {c["kind"] for c in changes} == {"record"}
