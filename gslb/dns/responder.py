@@ -15,7 +15,7 @@ construction; ``tests/unit/test_fastpath.py`` checks it.
 A query from a network never seen before mostly repeats an earlier query's bytes but
 for the ID and the client address; when its answer depends only on where the client
 is, the reply kept for the same query bytes and the same compiled choice of place is
-reused with this client's ID, scope and address (``Responder._placed``): a tree lookup,
+reused with this client's ID, scope and address (:mod:`gslb.dns.place_answers`): a tree lookup,
 two indexes and a join, without the decision path.
 
 Whole replies are kept by the query's bytes after the ID only for *canonical* queries:
@@ -32,14 +32,15 @@ import struct
 from ipaddress import ip_address
 from typing import Protocol
 
-from gslb.dns import engine, routing
+from gslb.dns import engine, place_answers, routing
 from gslb.dns.counters import LABELS, Counts, Label, qtype_name, rcode_name
 from gslb.dns.fastparse import Unusual, fast_parse, learn_shape, shaped
 from gslb.dns.render import render_body
 from gslb.dns.routing import Reply, Route
-from gslb.dns.view import Known, PlacedShape, Rendered, View
+from gslb.dns.view import Known, Rendered, View
 from gslb.dns.wire import (
     BADVERS,
+    ECS_ADDRESS_BYTES,
     FORMERR,
     NOTIMP,
     RD,
@@ -63,8 +64,6 @@ log = logging.getLogger(__name__)
 TCP_LIMIT = 65535
 ANSWERS_LIMIT = 8192  # decisions remembered per view with their rendering and labels
 _HEADER = struct.Struct("!HHHHHH")
-_ADDRESS_BYTES = {1: 4, 2: 16}
-_SCOPES = tuple(bytes((i,)) for i in range(129))
 
 
 def _special(data: bytes) -> Query | bytes | None:
@@ -159,7 +158,7 @@ class Responder:
                     counts[whole[1]] += 1
                 return data[:2] + whole[0]
             if view.placed.data:
-                placed = self._placed(view, data)
+                placed = place_answers.reply(view, data)
                 if placed is not None:
                     reply, label = placed
                     if counts is not None:
@@ -171,60 +170,6 @@ class Responder:
         if counts is not None:
             counts[tag] += 1
         return out
-
-    def _placed(self, view: View, data: bytes) -> tuple[bytes, int] | None:
-        """A canonical ECS query of a known shape whose answer depends only on the
-        client's place (no CIDR of the name's fences or rules in its family, and an
-        answer that does not hash the client): one tree lookup, two indexes and a join.
-
-        The reply's other bytes were kept when a query of this shape from a place with
-        the same compiled choice was answered (:meth:`_learn_place`); the ECS scope is
-        then the database network's prefix, at least the source prefix, as
-        :func:`gslb.dns.routing.ecs_scope` gives for such an answer."""
-        shapes = view.placed.data
-        for n in view.config.tails:
-            entry = shapes.get(data[2:-n])
-            if entry is not None and len(data) == entry.size:
-                break
-        else:
-            return None
-        by_place, row, _, source, version, shift = entry
-        address = data[-n:]
-        if source & 7 and address[-1] & (0xFF >> (source & 7)):
-            return None  # bits past the source prefix: FORMERR on the general path
-        place, plen = view.config.locator.find(version, int.from_bytes(address) << shift)
-        if not 0 <= place < len(by_place):
-            return None
-        hit = row.get(by_place[place])
-        if hit is None:
-            return None
-        return data[:2] + hit[0] + _SCOPES[plen if plen > source else source] + address, hit[1]
-
-    def _learn_place(
-        self, view: View, data: bytes, route: Route, ecs: bytes, out: bytes, tag: int
-    ) -> None:
-        """Keep ``out`` but for ID, scope and address for :meth:`_placed`, under the
-        query's shape and the compiled choice of the client's place, if the answer
-        depends on nothing else (the caller checked that it does not hash the client)."""
-        table = route.table
-        version = 4 if ecs[1] == 1 else 6
-        if any(v == version for v, _, _ in table.networks):
-            return  # a CIDR fence or rule: the address decides, not only the place
-        n = len(ecs) - 4
-        shift = 8 * (_ADDRESS_BYTES[ecs[1]] - n)
-        place, _ = view.config.locator.find(version, int.from_bytes(ecs[4:]) << shift)
-        by_place = table.by_place
-        if not 0 <= place < len(by_place) or by_place[place] < 0:
-            return  # lookup failed, or a place not compiled yet
-        prefix = data[2:-n]
-        placed = view.placed
-        entry = placed.data.get(prefix)
-        if entry is None or entry.size != len(data):
-            entry = PlacedShape(by_place, {}, len(data), ecs[2], version, shift)
-            placed.put(prefix, entry, len(prefix))
-        middle = out[2 : -(n + 1)]
-        if placed.charge(len(middle)):
-            entry.row[by_place[place]] = (middle, tag)
 
     def _respond(
         self, view: View, data: bytes, resolver: str, tcp: bool
@@ -301,7 +246,7 @@ class Responder:
             return self._general(view, data, resolver, tcp)  # it sets TC
         if placeable:
             assert ecs is not None and isinstance(route, Route)
-            self._learn_place(view, data, route, ecs, out, tag)
+            place_answers.learn(view, data, route, ecs, out, tag)
         if canonical:
             if by_resolver:
                 view.by_resolver.put((resolver, data[2:]), (out[2:], tag), 2 * len(out))
@@ -327,7 +272,7 @@ class Responder:
         the rendered sections of that decision (shared by every client with it) and
         this client's ECS scope. Kept per client as is: two references, no copies."""
         if ecs is not None and ecs[2]:
-            size = _ADDRESS_BYTES[ecs[1]]
+            size = ECS_ADDRESS_BYTES[ecs[1]]
             version = 4 if size == 4 else 6
             value = int.from_bytes(ecs[4:], "big") << (8 * (size - len(ecs) + 4))
             decision, scope = routing.decide(view, route, version, value, ecs[2])

@@ -63,7 +63,7 @@ Known = tuple[object, Rendered, int, int]
 class PlacedShape(NamedTuple):
     """Replies to one canonical ECS query shape, by the compiled choice of the client's
     place: all but the ID, the ECS scope and the client address (see
-    :meth:`gslb.dns.responder.Responder._placed`)."""
+    :mod:`gslb.dns.place_answers`)."""
 
     by_place: Sequence[int]  # the name's compiled table: place id -> choice index
     row: dict[int, tuple[bytes, int]]  # choice index -> (reply middle, counter label)

@@ -26,6 +26,7 @@ BADVERS = 16
 
 OPT = 41
 ECS_OPTION = 8
+ECS_ADDRESS_BYTES = {1: 4, 2: 16}  # client subnet family -> full address length
 CLASS_IN, CLASS_CH = 1, 3
 
 #: Our advertised EDNS UDP payload size (DNS flag day 2020).

@@ -17,6 +17,7 @@ from types import MappingProxyType
 import pytest
 
 from gslb.config import load_zones
+from gslb.dns import place_answers
 from gslb.dns.responder import Responder, respond
 from gslb.dns.view import PLACED_LIMIT, ConfigView, View
 from gslb.geo.database import GeoDatabase
@@ -227,17 +228,17 @@ def test_new_networks_in_a_known_place_get_the_kept_reply(
 ) -> None:
     """Once a query shape has been answered for a compiled choice, a network never seen
     before whose place has that choice is answered from the kept reply
-    (``Responder._placed``): byte for byte with the general path, its own ECS scope."""
+    (``gslb.dns.place_answers``): byte for byte with the general path, its own ECS scope."""
     served: list[bytes] = []
-    placed = Responder._placed
+    kept_reply = place_answers.reply
 
-    def spy(self: Responder, v: View, data: bytes) -> tuple[bytes, int] | None:
-        found = placed(self, v, data)
+    def spy(v: View, data: bytes) -> tuple[bytes, int] | None:
+        found = kept_reply(v, data)
         if found is not None:
             served.append(found[0])
         return found
 
-    monkeypatch.setattr(Responder, "_placed", spy)
+    monkeypatch.setattr(place_answers, "reply", spy)
     fast = Responder(view)
     rng = random.Random(24)
     name = b"\x03api\x07example\x03com\x00"
