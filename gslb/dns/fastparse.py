@@ -4,18 +4,20 @@
 (version 0) holding at most one well-formed client-subnet option; anything else raises
 :class:`Unusual` and goes to the strict parser. A busy name's queries from new client
 networks differ only in ID and address, so :func:`shaped` reuses the parse of an
-earlier query of the same bytes (:func:`learn_shape` keeps it).
+earlier query of the same bytes (:func:`learn_shape` keeps it, :func:`match_shape`
+finds it; :mod:`gslb.dns.place_answers` keys its replies by the same bytes).
 """
 
 from __future__ import annotations
 
 import struct
 
-from gslb.dns.view import ConfigView
+from gslb.dns.view import ConfigView, Shape
 from gslb.dns.wire import ECS_OPTION, OPT, ecs_problem, udp_limit
 
 __all__ = [
-    "CANONICAL_MAX", "MAX_TAILS", "Parsed", "Unusual", "fast_parse", "learn_shape", "shaped",
+    "CANONICAL_MAX", "MAX_TAILS", "Parsed", "Unusual", "fast_parse", "learn_shape", "match_shape",
+    "shaped",
 ]  # fmt: skip
 
 CANONICAL_MAX = 320  # bytes: header, a 255-octet question, OPT with a client subnet
@@ -102,27 +104,35 @@ def fast_parse(data: bytes) -> Parsed:
 MAX_TAILS = 4  # client address lengths tried per query (a /24 is 3 bytes, a /48 6)
 
 
-def shaped(data: bytes, config: ConfigView) -> Parsed | None:
-    """What :func:`fast_parse` returned for a canonical ECS query with these bytes but
-    for the ID and the client address, with this one's; None when none matches.
+def match_shape(data: bytes, config: ConfigView) -> tuple[Shape, bytes, int] | None:
+    """The learned shape of ``data`` (a canonical ECS query with these bytes but for
+    the ID and the client address), its key (the bytes without ID and address) and the
+    address length; None when none matches or the address sets bits past its source
+    prefix (RFC 7871 6: :func:`fast_parse` refuses that too).
 
-    A busy name's queries from new networks differ only there, so their parse is
-    one slice and one dict lookup. The bytes before the address fix its length and
-    the source prefix; only the bits past the prefix are left to check (RFC 7871 6).
+    The bytes before the address fix its length and the source prefix, so a match is
+    one slice and one dict lookup per address length traffic uses.
     """
     shapes = config.shapes.data
     for n in config.tails:
-        shape = shapes.get(data[2:-n])
-        if shape is not None:
-            flags, question, key, udp, do, head, size = shape
-            if len(data) != size:
-                continue  # a prefix of a shape whose address is another length
-            address = data[-n:]
-            bits = head[2] & 7
-            if bits and address[-1] & (0xFF >> bits):
-                return None  # fast_parse refuses it too
-            return data[0] << 8 | data[1], flags, question, key, udp, do, head + address, True
+        prefix = data[2:-n]
+        shape = shapes.get(prefix)
+        if shape is not None and len(data) == shape[6]:  # else another length's prefix
+            bits = shape[5][2] & 7
+            if bits and data[-1] & (0xFF >> bits):
+                return None
+            return shape, prefix, n
     return None
+
+
+def shaped(data: bytes, config: ConfigView) -> Parsed | None:
+    """What :func:`fast_parse` returned for an earlier query of ``data``'s shape
+    (:func:`match_shape`), with this one's ID and client address; None when none."""
+    found = match_shape(data, config)
+    if found is None:
+        return None
+    (flags, question, key, udp, do, head, _), _, n = found
+    return data[0] << 8 | data[1], flags, question, key, udp, do, head + data[-n:], True
 
 
 def learn_shape(data: bytes, parsed: Parsed, config: ConfigView) -> None:

@@ -5,15 +5,17 @@ but for the ID and the ECS address. When the name has no CIDR of its fences or r
 in the client's family and the answer does not hash the client network, the reply
 depends only on those bytes and on the compiled choice of the client's place
 (:class:`~gslb.policy.table.NameTable`), so the view keeps it per (shape, choice), less
-ID, ECS scope and address (:class:`~gslb.dns.view.PlacedShape`): :func:`learn` after
-the responder's decision path answered, :func:`reply` for every later query of that
-shape. The ECS scope is then the database network's prefix, at least the source
-prefix, as :func:`gslb.dns.routing.ecs_scope` gives for such an answer. The
-differential tests (``tests/unit/test_fastpath.py``) hold both against the general path.
+ID, ECS scope and address (:class:`~gslb.dns.view.PlacedShape`, under the key of the
+shape's parse, :func:`gslb.dns.fastparse.match_shape`): :func:`learn` after the
+responder's decision path answered, :func:`reply` for every later query of that shape.
+The ECS scope is then the database network's prefix, at least the source prefix, as
+:func:`gslb.dns.routing.ecs_scope` gives for such an answer. The differential tests
+(``tests/unit/test_fastpath.py``) hold both against the general path.
 """
 
 from __future__ import annotations
 
+from gslb.dns.fastparse import match_shape
 from gslb.dns.routing import Route
 from gslb.dns.view import PlacedShape, View
 from gslb.dns.wire import ECS_ADDRESS_BYTES
@@ -26,23 +28,22 @@ _SCOPES = tuple(bytes((i,)) for i in range(129))
 def reply(view: View, data: bytes) -> tuple[bytes, int] | None:
     """The reply and counter label for a canonical UDP ECS query of a known shape from
     a place whose choice was answered, or None: one tree lookup, two indexes, a join."""
-    shapes = view.placed.data
-    for n in view.config.tails:
-        entry = shapes.get(data[2:-n])
-        if entry is not None and len(data) == entry.size:
-            break
-    else:
+    found = match_shape(data, view.config)
+    if found is None:
         return None
-    by_place, row, _, source, version, shift = entry
+    shape, prefix, n = found
+    entry = view.placed.data.get(prefix)
+    if entry is None:
+        return None
+    by_place, row, version, shift = entry
     address = data[-n:]
-    if source & 7 and address[-1] & (0xFF >> (source & 7)):
-        return None  # bits past the source prefix: FORMERR on the general path
     place, plen = view.config.locator.find(version, int.from_bytes(address) << shift)
     if not 0 <= place < len(by_place):
         return None
     hit = row.get(by_place[place])
     if hit is None:
         return None
+    source = shape[5][2]
     return data[:2] + hit[0] + _SCOPES[plen if plen > source else source] + address, hit[1]
 
 
@@ -63,9 +64,9 @@ def learn(view: View, data: bytes, route: Route, ecs: bytes, out: bytes, label: 
         return  # lookup failed, or a place not compiled yet
     prefix = data[2:-n]
     placed = view.placed
-    entry = placed.data.get(prefix)
-    if entry is None or entry.size != len(data):
-        entry = PlacedShape(by_place, {}, len(data), ecs[2], version, shift)
+    entry = placed.data.get(prefix)  # the prefix fixes the query's length (its OPT's)
+    if entry is None:
+        entry = PlacedShape(by_place, {}, version, shift)
         placed.put(prefix, entry, len(prefix))
     middle = out[2 : -(n + 1)]
     if placed.charge(len(middle)):

@@ -3,8 +3,8 @@
 :func:`respond` is the general path: parse, :func:`gslb.dns.engine.answer`, render
 with dnslib. It is the reference. :class:`Responder` is the fast path the server uses:
 it keeps rendered sections of replies and splices them behind the client's own header
-and question, so the common query costs a parse (:mod:`gslb.dns.fastparse`), two dict look-ups and
-a join.
+and question, so the common query costs a parse (:mod:`gslb.dns.fastparse`), two dict
+look-ups and a join.
 
 Everything cached hangs off the :class:`~gslb.dns.view.View` the responder holds (see
 that module for which cache survives what). ``respond`` reads ``self.view`` once, so a
@@ -15,8 +15,8 @@ construction; ``tests/unit/test_fastpath.py`` checks it.
 A query from a network never seen before mostly repeats an earlier query's bytes but
 for the ID and the client address; when its answer depends only on where the client
 is, the reply kept for the same query bytes and the same compiled choice of place is
-reused with this client's ID, scope and address (:mod:`gslb.dns.place_answers`): a tree lookup,
-two indexes and a join, without the decision path.
+reused with this client's ID, scope and address (:mod:`gslb.dns.place_answers`): a tree
+lookup, two indexes and a join, without the decision path.
 
 Whole replies are kept by the query's bytes after the ID only for *canonical* queries:
 header flags among RD/AD/CD, at most an OPT of version 0 with only the DO flag and at

@@ -22,7 +22,7 @@ from gslb.model import LiveState, RRset, Zone
 from gslb.policy.steps import Decider
 from gslb.policy.table import NameTable, build_tables
 
-__all__ = ["CompiledZone", "ConfigView", "Known", "PlacedShape", "Rendered", "View"]
+__all__ = ["CompiledZone", "ConfigView", "Known", "PlacedShape", "Rendered", "Shape", "View"]
 
 MB = 1 << 20
 #: Whole GSLB replies a view keeps (entries, bytes): the working set of a busy name
@@ -33,13 +33,13 @@ REPLIES_BUDGET = 40 * MB
 #: a whole reply (DO bit, other EDNS options, TCP): one key and two references each.
 CLIENTS_LIMIT = 1 << 15
 CLIENTS_BUDGET = 8 * MB
-#: Static and negative answers kept per config (entries, bytes, per cache): random
-#: NXDOMAIN and out-of-zone names are what a busy authoritative also sees.
 #: Query shapes (a question, EDNS flags, source prefix) a view keeps answers per place
 #: for, and the bytes those answers hold: a few shapes per busy name, a few dozen
 #: answers (one per compiled choice) each.
 PLACED_LIMIT = 256
 PLACED_BUDGET = 4 * MB
+#: Static and negative answers kept per config (entries, bytes, per cache): random
+#: NXDOMAIN and out-of-zone names are what a busy authoritative also sees.
 STATIC_LIMIT = 1 << 15
 STATIC_BUDGET = 8 * MB
 
@@ -55,6 +55,10 @@ class Rendered(NamedTuple):
     scope: int  # ECS scope to echo
 
 
+#: A learned canonical ECS query (:mod:`gslb.dns.fastparse`): flags, question, key, UDP
+#: limit, DO bit, ECS head (family, source, scope) and the query's length.
+Shape = tuple[int, bytes, bytes, int, int, bytes, int]
+
 #: A memoised decision with its rendered sections and counter labels (without and with
 #: ECS); the decision is held so that its id, part of the memo key, stays unique.
 Known = tuple[object, Rendered, int, int]
@@ -67,8 +71,6 @@ class PlacedShape(NamedTuple):
 
     by_place: Sequence[int]  # the name's compiled table: place id -> choice index
     row: dict[int, tuple[bytes, int]]  # choice index -> (reply middle, counter label)
-    size: int  # the query's length: a shape matches at this length only
-    source: int  # ECS source prefix length
     version: int  # IP version of the client address
     shift: int  # bits to shift the address bytes left by to make the full address
 
@@ -127,9 +129,7 @@ class ConfigView:
         self.bodies: Cache[tuple[object, ...], Rendered] = Cache("answer bodies", 4096, 2 * MB)
         #: parsed canonical ECS queries (and their length) by their bytes without ID and
         #: client address (fastparse.shaped), and the address lengths those end with
-        self.shapes: Cache[bytes, tuple[int, bytes, bytes, int, int, bytes, int]] = Cache(
-            "query shapes", 2048, 1 * MB
-        )
+        self.shapes: Cache[bytes, Shape] = Cache("query shapes", 2048, 1 * MB)
         self.tails: tuple[int, ...] = ()
 
     def find_zone(self, labels: tuple[bytes, ...]) -> CompiledZone | None:
