@@ -9,9 +9,10 @@ probes well-known addresses, so the server refuses to start on a missing, corrup
 unsuitable database with a :class:`~gslb.errors.GeoDatabaseError`, and a file edited on
 disk later can neither crash nor mislead the running server.
 
-Our compact database stores a place index per network and one table of places, so a
-lookup is a tree walk returning an int. Other databases return City-shaped maps; each
-distinct map is turned into a place id once and remembered.
+Our compact database stores a place index per network and one table of places
+(:mod:`gslb.geo.places`), so a lookup is a tree walk returning an int. Other databases
+return City-shaped maps; each distinct map is turned into a place id once and
+remembered.
 
 Reloading is the caller's job, built from two pieces here: :meth:`GeoDatabase.changed`
 (the file's identity moved on disk) and :meth:`GeoDatabase.open` (a new, verified
@@ -23,12 +24,12 @@ from __future__ import annotations
 import logging
 import os
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Final, cast, overload
+from typing import Any
 
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
@@ -47,15 +48,12 @@ from gslb.geo.dbfile import (
     unpack_target,
 )
 from gslb.geo.locator import FAILED, NOWHERE
+from gslb.geo.places import StoredPlaces, location_of
 from gslb.geo.records import (
     Fields,
-    count_places,
-    for_routing,
-    iter_places,
     places_have_subdivisions,
     record_fields,
     routing_fields,
-    unpack_place,
 )
 from gslb.geo.special import special_lookup_int, special_ranges
 from gslb.model import IPAddress, Location, Lookup
@@ -113,65 +111,6 @@ def _has_subdivisions(reader: Any, limit: int = SUBDIVISION_SAMPLE) -> bool:
     except (*_LOOKUP_ERRORS, RuntimeError):
         return True
     return False
-
-
-class StoredPlaces(Sequence[Location | None]):
-    """A compact database's place table as place ids: 0 is nowhere, i + 1 is entry i.
-
-    Decoded on first use of each entry: a one-off ``gslb resolve`` reads a few, the
-    server's table compiler reads them all once.
-    """
-
-    __slots__ = ("_blob", "_centroids", "_cache", "_count")
-
-    _UNSET: Final = object()
-
-    def __init__(self, blob: bytes, centroids: Mapping[str, tuple[float, float]]) -> None:
-        self._blob = blob
-        self._centroids = centroids
-        self._count = count_places(blob)
-        self._cache: list[object] = [None, *([self._UNSET] * self._count)]
-
-    def __len__(self) -> int:
-        return self._count + 1
-
-    def fields(self, start: int = 0) -> Iterator[Fields]:
-        """Places ``start`` onwards as routing fields, decoded in bulk and never kept:
-        the table compiler reads every place once and needs no Location objects."""
-        if start == 0:
-            yield (None, None, None, None, None)  # place 0: nowhere
-            start = 1
-        centroids = self._centroids
-        for fields in iter_places(self._blob, start - 1):
-            yield for_routing(fields, centroids)
-
-    @overload
-    def __getitem__(self, index: int) -> Location | None: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Location | None]: ...
-
-    def __getitem__(self, index: int | slice) -> Location | None | Sequence[Location | None]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        found = self._cache[index]
-        if found is self._UNSET:
-            fields = for_routing(unpack_place(self._blob, index - 1), self._centroids)
-            found = self._cache[index] = _location(fields)
-        return cast("Location | None", found)
-
-
-def _location(fields: Fields) -> Location | None:
-    country, continent, subdivision, lat, lon = fields
-    if country is None and continent is None and lat is None:
-        return None
-    return Location(
-        country=country,
-        continent=continent,
-        subdivision=subdivision,
-        lat=None if lat is None else float(lat),
-        lon=None if lon is None else float(lon),
-    )
 
 
 class GeoDatabase:
@@ -442,7 +381,7 @@ class GeoDatabase:
     def _intern(self, fields: Fields) -> int:
         place = self._place_ids.get(fields)
         if place is None:
-            location = _location(fields)
+            location = location_of(fields)
             if location is None:
                 place = NOWHERE
             else:
