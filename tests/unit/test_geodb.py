@@ -17,6 +17,7 @@ from gslb.cli import main
 from gslb.errors import GeoDatabaseError
 from gslb.geo.build import compact as geodb
 from gslb.geo.build import mmdbwriter
+from gslb.geo.build.centroids import centroids_module, country_centroids
 from gslb.geo.build.mmdbwriter import Metadata, UInt16, UInt32, UInt64
 from gslb.geo.database import GeoDatabase
 from gslb.geo.records import record_fields
@@ -425,8 +426,8 @@ def test_country_centroids_average_on_the_sphere(tmp_path: Path) -> None:
     )
     tree = geodb.SourceTree(path)
     try:
-        cents = geodb.country_centroids(tree)
-        module = geodb.centroids_module(cents, tree)
+        cents = country_centroids(tree)
+        module = centroids_module(cents, tree)
     finally:
         tree.close()
     assert set(cents) == {"FJ", "DE"}

