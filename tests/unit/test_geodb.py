@@ -16,9 +16,10 @@ import pytest
 from gslb.cli import main
 from gslb.errors import GeoDatabaseError
 from gslb.geo.build import compact as geodb
-from gslb.geo.build import mmdbwriter
+from gslb.geo.build import mmdbdata, mmdbwriter
 from gslb.geo.build.centroids import centroids_module, country_centroids
-from gslb.geo.build.mmdbwriter import Metadata, UInt16, UInt32, UInt64
+from gslb.geo.build.mmdbdata import UInt16, UInt32, UInt64
+from gslb.geo.build.mmdbwriter import Metadata
 from gslb.geo.database import GeoDatabase
 from gslb.geo.records import record_fields
 
@@ -114,7 +115,7 @@ def test_writer_round_trips_random_ranges(tmp_path: Path, record_size: int, mode
         starts.append(points[i])
         ends.append(points[i + 1])
         values.append(i // 2 % 7)
-    records: list[mmdbwriter.Value] = [{"n": UInt32(i), "name": f"value {i}"} for i in range(7)]
+    records: list[mmdbdata.Value] = [{"n": UInt32(i), "name": f"value {i}"} for i in range(7)]
     path = tmp_path / "r.mmdb"
     with open(path, "wb") as fh:
         stats = mmdbwriter.write_database(
@@ -149,7 +150,7 @@ def pad(i: int) -> str:
 def test_writer_encodes_every_type_and_pointer_size(tmp_path: Path) -> None:
     """Enough distinct data to need 1-, 2- and 3-byte-extended pointers and long strings."""
     big = "x" * 70_000
-    records: list[mmdbwriter.Value] = [
+    records: list[mmdbdata.Value] = [
         {
             "u16": UInt16(65535),
             "u32": UInt32(4_000_000_000),
@@ -203,7 +204,7 @@ def test_writer_encodes_every_type_and_pointer_size(tmp_path: Path) -> None:
 
 
 def test_writer_shares_repeated_values() -> None:
-    section = mmdbwriter.DataSection()
+    section = mmdbdata.DataSection()
     a = section.add({"country": {"iso_code": "US"}, "location": {"latitude": 1.5}})
     size = len(section)
     b = section.add({"country": {"iso_code": "US"}, "location": {"latitude": 2.5}})

@@ -34,7 +34,7 @@ from maxminddb.errors import InvalidDatabaseError
 
 from gslb import heap
 from gslb.errors import GeoDatabaseError
-from gslb.geo.build import mmdbwriter
+from gslb.geo.build import mmdbdata, mmdbwriter
 from gslb.geo.build.source import ATTRIBUTION, LICENCE, SOURCE_NAME, date_of
 from gslb.geo.dbfile import columns, private_copy
 from gslb.geo.records import pack_places, record_fields, unpack_place
@@ -70,10 +70,10 @@ def rounded(place: Place, precision: float) -> Place:
     return (country, continent, subdivision, quantize(lat, precision), quantize(lon, precision))
 
 
-def record_of(place: Place) -> dict[str, mmdbwriter.Value]:
+def record_of(place: Place) -> dict[str, mmdbdata.Value]:
     """The GeoLite2-City-shaped record written for ``place``."""
     country, continent, subdivision, lat, lon = place
-    out: dict[str, mmdbwriter.Value] = {}
+    out: dict[str, mmdbdata.Value] = {}
     if continent:
         out["continent"] = {"code": continent}
     if country:
@@ -298,10 +298,10 @@ def build(
     finally:
         source.close()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    records: list[mmdbwriter.Value]
-    tables: dict[str, mmdbwriter.Value] = {}
+    records: list[mmdbdata.Value]
+    tables: dict[str, mmdbdata.Value] = {}
     if form == "places":
-        records = [mmdbwriter.UInt32(i) for i in range(len(compacted.places))]
+        records = [mmdbdata.UInt32(i) for i in range(len(compacted.places))]
         tables["places"] = pack_places(compacted.places)
     elif form == "city":
         records = [record_of(p) for p in compacted.places]
