@@ -4,10 +4,14 @@ The repository keeps the example zones in ``zones/`` and the compact geo databas
 ``data/`` (where the README, the tests and ``gslb geodb build`` expect them). A wheel
 ships both as package data by mapping those directories to ``gslb._bundled.zones``
 and ``gslb._bundled.data``; ``gslb.defaults`` finds them there when installed, and in
-the checkout otherwise. Everything else is in pyproject.toml.
+the checkout otherwise.
+
+It also builds the C twin of the new-network query path (gslb/geo/_tree.c,
+see gslb.geo.tree). It is optional: without a C compiler and Python's headers the
+build says so and gslb runs the same in Python. Everything else is in pyproject.toml.
 """
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 BUNDLED = {"gslb._bundled.zones": "zones", "gslb._bundled.data": "data"}
 
@@ -21,4 +25,12 @@ setup(
         "gslb._bundled.data": ["dbip-city-lite.mmdb.xz", "LICENSE", "README.md"],
     },
     exclude_package_data={"gslb._bundled.data": ["*.mmdb"]},
+    ext_modules=[
+        Extension(
+            "gslb.geo._tree",
+            ["gslb/geo/_tree.c"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            optional=True,
+        )
+    ],
 )

@@ -13,7 +13,7 @@ The server reads ``responder.view`` once per query; publishing is one assignment
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gslb.config.tree import ZoneTree
 from gslb.dns.cache import Cache, Doorkeeper
@@ -21,6 +21,9 @@ from gslb.geo.locator import Locator
 from gslb.model import LiveState, RRset, Zone
 from gslb.policy.steps import Decider
 from gslb.policy.table import NameTable, build_tables
+
+if TYPE_CHECKING:
+    from gslb.geo._tree import Tree
 
 __all__ = ["CompiledZone", "ConfigView", "Known", "PlacedShape", "Rendered", "Shape", "View"]
 
@@ -93,7 +96,7 @@ class ConfigView:
 
     __slots__ = (
         "zones", "locator", "tables", "chaos", "replies", "static", "routes", "bodies",
-        "shapes", "tails",
+        "shapes", "tails", "tree",
     )  # fmt: skip
 
     def __init__(
@@ -131,6 +134,9 @@ class ConfigView:
         #: client address (fastparse.shaped), and the address lengths those end with
         self.shapes: Cache[bytes, Shape] = Cache("query shapes", 2048, 1 * MB)
         self.tails: tuple[int, ...] = ()
+        #: the locator's search tree in C, which answers place_answers.reply in one call
+        #: (our compact database, when the C module was built: gslb.geo.tree)
+        self.tree: Tree | None = getattr(locator, "tree", None)
 
     def find_zone(self, labels: tuple[bytes, ...]) -> CompiledZone | None:
         for i in range(len(labels) + 1):

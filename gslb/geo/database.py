@@ -29,13 +29,14 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
 from gslb import defaults
 from gslb.errors import GeoDatabaseError
+from gslb.geo import tree as c_tree
 from gslb.geo.centroids import CENTROIDS
 from gslb.geo.dbfile import (
     PrivateCopy,
@@ -57,6 +58,9 @@ from gslb.geo.records import (
 )
 from gslb.geo.special import special_lookup_int, special_ranges
 from gslb.model import IPAddress, Location, Lookup
+
+if TYPE_CHECKING:
+    from gslb.geo._tree import Tree
 
 __all__ = ["PROBES", "GeoDatabase"]
 
@@ -125,7 +129,7 @@ class GeoDatabase:
     __slots__ = (
         "path", "database_type", "build_epoch", "description", "ip_version", "node_count",
         "compact", "errors", "subdivisions", "_xz", "_copy", "_reader", "_get", "_centroids",
-        "places", "_place_ids", "_records", "_seen", "_special4", "_special6",
+        "places", "_place_ids", "_records", "_seen", "_special4", "_special6", "tree",
     )  # fmt: skip
 
     def __init__(
@@ -166,6 +170,12 @@ class GeoDatabase:
             except ValueError as exc:
                 raise GeoDatabaseError(f"{path}: unreadable place table: {exc}") from exc
             self._records = len(self.places) - 1
+        #: the search tree read in C (gslb.geo.tree), for our compact database when built
+        self.tree: Tree | None = None
+        if self.compact:
+            self.tree = c_tree.build(
+                copy.buffer, self.node_count, int(md.record_size), self.ip_version, self._records
+            )
         #: whether records carry subdivision codes (fences naming them can match)
         if isinstance(table, bytes):
             self.subdivisions: bool = places_have_subdivisions(table)
@@ -254,6 +264,7 @@ class GeoDatabase:
                 )
 
     def close(self) -> None:
+        self.tree = None
         self._reader.close()
         self._copy.close()
 
@@ -319,6 +330,10 @@ class GeoDatabase:
             if i >= 0 and value <= ends[i]:
                 return NOWHERE, plens[i]
             packed = value.to_bytes(16)
+        if self.tree is not None:
+            found = self.tree.find(version, packed)
+            if found is not NotImplemented:
+                return found  # type: ignore[no-any-return]
         try:
             record, plen = self._get(_Packed((packed,)))
         except _LOOKUP_ERRORS:

@@ -27,6 +27,7 @@ from gslb.dns.responder import Responder
 from gslb.dns.server import DnsServer
 from gslb.dns.view import ConfigView, View
 from gslb.errors import ConfigError, GeoDatabaseError, GslbError
+from gslb.geo import tree as c_tree
 from gslb.geo.coverage import unmatchable
 from gslb.geo.database import GeoDatabase
 from gslb.live.querylog import LoggingResponder
@@ -250,7 +251,7 @@ class Runtime:
         listeners = ", ".join(f"{p} {h}:{port}" for p, h, port in self.server.bound)
         return (
             f"serving {describe_zones(self.view)}; geo {self.geo.describe_file()}; "
-            f"listening on {listeners}"
+            f"{c_tree.describe(self.geo.tree)}; listening on {listeners}"
         )
 
     def stats(self) -> dict[str, Any]:
@@ -288,6 +289,7 @@ class Runtime:
                 "nodes": geo.node_count,
                 "places": len(geo.places),
                 "lookup_errors": geo.errors,
+                "c_tree": geo.tree is not None,
             },  # fmt: skip
             "zones": [
                 {"origin": z.origin, "serial": z.soa.serial, "file": z.source} for z in self.zones

@@ -26,6 +26,7 @@ import dns.message
 import dns.query
 import pytest
 
+from gslb.geo import tree
 from tests.conftest import REPO
 from tests.integration.test_cli_functional import free_port
 
@@ -47,7 +48,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = tmp_path_factory.mktemp("src")
     for name in SOURCES:
         if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.so")
+            )
         else:
             shutil.copy2(REPO / name, src / name)
     (src / "data").mkdir()
@@ -113,6 +116,8 @@ def test_wheel_holds_the_zones_and_database_but_no_unpacked_copy(wheel: Path) ->
     ):
         assert expected in names
     assert not [n for n in names if n.endswith(".mmdb")]
+    if tree.BUILT:  # where this checkout compiled the C tree, the wheel did too
+        assert [n for n in names if n.startswith("gslb/geo/_tree.") and n.endswith(".so")]
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
 
 
