@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gslb.geo import tree
 from tests.conftest import EXAMPLE, GEOIP
 from tests.serving import serve, wait_for
 
@@ -30,6 +31,7 @@ def test_status_map_readiness_and_reload(tmp_path: Path) -> None:
         assert [z["origin"] for z in status["zones"]] == ["example.com."]
         assert status["zones"][0]["serial"] == 2026112701 and status["zones"][0]["loaded"]
         assert status["geo"]["type"] and status["geo"]["nodes"] > 1_000_000
+        assert status["geo"]["c_tree"] is tree.BUILT  # new networks answered in C
         regions = {r["name"]: r for r in status["regions"]}
         assert set(regions) == {"us-east", "us-west", "eu-west", "eu-central",
                                 "ap-northeast", "sa-east"}  # fmt: skip
