@@ -42,6 +42,16 @@ def make_corpus() -> int:
                                (6, 0x8000, 0), (6, 0x0200, 1)):  # fmt: skip
         seeds.append(bytes([mode]) + struct.pack("!HHHHHH", 99, flags, 1, 0, 0, 0) + question
                      + struct.pack("!HH", qtype, 1))  # fmt: skip
+    # a busy name's canonical ECS queries, two networks each: the first of a shape
+    # teaches the place path (gslb.dns.place_answers, the C tree), mutations then hit it
+    api = struct.pack("!HHHHHH", 7, 0x0100, 1, 0, 0, 1) + b"\x03api" + question
+    for qtype, family, source, address in ((1, 1, 24, b"\x51\x02\x45"), (1, 1, 24, b"\x08\x08\x08"),
+                                           (28, 2, 48, b"\x2a\x00\x14\x50\x40\x01"),
+                                           (28, 2, 48, b"\x24\x00\xcb\x00\x00\x01")):  # fmt: skip
+        ecs = struct.pack("!HBB", family, source, 0) + address
+        option = struct.pack("!HH", 8, len(ecs)) + ecs
+        opt = b"\0" + struct.pack("!HHIH", 41, 1232, 0, len(option)) + option
+        seeds.append(b"\0" + api + struct.pack("!HH", qtype, 1) + opt)
     for i, seed in enumerate(seeds):
         (CORPUS / f"seed-{i:03d}").write_bytes(seed)
     print(f"{len(seeds)} seeds in {CORPUS}")
