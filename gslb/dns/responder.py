@@ -150,16 +150,6 @@ class Responder:
         view = self.view
         if not tcp:
             config = view.config
-            tree = config.tree
-            if tree is not None and view.placed.data:
-                # The C place path answers any network of a learned shape and place in
-                # ~0.4 µs, as fast as a whole kept reply: it goes first, and its replies
-                # need no whole copies (so none is kept for them, see _respond).
-                placed = tree.reply(data, config.tails, config.shapes.data, view.placed.data)
-                if placed is not None and placed is not NotImplemented:
-                    if counts is not None:
-                        counts[placed[1]] += 1
-                    return placed[0]  # type: ignore[no-any-return]
             key = data[2:]
             whole = view.replies.data.get(key) or config.replies.data.get(key)
             if whole is None and view.by_resolver.data:  # empty when every query has ECS
@@ -168,13 +158,22 @@ class Responder:
                 if counts is not None:
                     counts[whole[1]] += 1
                 return data[:2] + whole[0]
-            if view.placed.data and tree is None:
-                placed = place_answers.reply(view, data)
+            if view.placed.data:
+                # In C when built (one call); NotImplemented: the Python twin must say
+                tree = config.tree
+                if tree is None:
+                    placed = place_answers.reply(view, data)
+                else:
+                    placed = tree.reply(data, config.tails, view.placed.data)
+                    if placed is NotImplemented:
+                        placed = place_answers.reply(view, data)
                 if placed is not None:
                     reply, label = placed
                     if counts is not None:
                         counts[label] += 1
-                    if view.seen.admit(hash(key)):  # kept from a second query, as below
+                    # Kept whole from a second query, as below: a dict hit is cheaper
+                    # than even the C path's tree walk for a network that asks again.
+                    if view.seen.admit(hash(key)):
                         view.replies.put(key, (reply[2:], label), 2 * len(reply))
                     return reply
         out, tag = self._respond(view, data, resolver, tcp)
@@ -257,8 +256,7 @@ class Responder:
             return self._general(view, data, resolver, tcp)  # it sets TC
         if placeable:
             assert ecs is not None and isinstance(route, Route)
-            if place_answers.learn(view, data, route, ecs, out, tag) and config.tree is not None:
-                return out, tag  # the C place path answers the next ones (respond)
+            place_answers.learn(view, data, route, ecs, out, tag)
         if canonical:
             if by_resolver:
                 view.by_resolver.put((resolver, data[2:]), (out[2:], tag), 2 * len(out))

@@ -1,6 +1,6 @@
 /* Our compact database's search tree, read in C: Tree.find (GeoDatabase.find's tree walk)
  * and Tree.reply, the C twin of gslb.dns.place_answers.reply: the path of a query from a
- * client network never seen before in one call (shape match, tree walk, two indexes, the
+ * client network never seen before in one call (shape check, tree walk, two indexes, the
  * join). gslb.geo.tree builds it and says when it is off.
  *
  * Why C: in Python that path cost ~3 us a query (about a third of it the tree lookup
@@ -20,8 +20,22 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Networks located before, in pairs of slots chosen by a hash of the address: a network
+ * that asks again skips the walk's cache misses (the responder keeps whole replies from a
+ * network's second query, so this serves mostly lookups of the general path). 2^16 slots
+ * (1.5 MB); a full pair overwrites one. Fixed size, allocated on first use; valid for
+ * the tree's life (the database never changes). */
+#define MEMO_BITS 16
+typedef struct {
+    uint8_t version; /* 0: empty */
+    uint8_t plen;
+    int32_t place;
+    uint8_t address[16];
+} Memo;
+
 typedef struct {
     PyObject_HEAD
+    Memo *memo;            /* 1 << MEMO_BITS entries, NULL until used */
     PyObject *owner;       /* the object whose buffer is the whole database (an mmap) */
     PyObject *special4;    /* bytes: special blocks' starts, ends (big-endian), prefix lengths */
     PyObject *special6;
@@ -125,11 +139,52 @@ find_place(Tree *tree, const uint8_t *base, Py_ssize_t size, int version, const 
     return (long)value + 1;
 }
 
+static inline uint64_t
+load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* find_place, through the memo of networks located before. */
+static long
+locate(Tree *tree, const uint8_t *base, Py_ssize_t size, int version, const uint8_t *addr,
+       int *plen)
+{
+    Py_ssize_t width = version == 4 ? 4 : 16;
+    uint8_t key[16] = {0};
+    memcpy(key, addr, width);
+    uint64_t h = load64(key) * 0x9E3779B97F4A7C15ULL ^ load64(key + 8) * 0xC2B2AE3D27D4EB4FULL;
+    Memo *slot = NULL;
+    if (tree->memo == NULL)
+        tree->memo = PyMem_Calloc((size_t)1 << MEMO_BITS, sizeof(Memo));
+    if (tree->memo != NULL) { /* no memory for it: walk every time */
+        h ^= h >> 29;
+        Memo *pair = &tree->memo[(h >> (64 - MEMO_BITS)) & ~(uint64_t)1];
+        for (int k = 0; k < 2; k++)
+            if (pair[k].version == version && memcmp(pair[k].address, key, 16) == 0) {
+                *plen = pair[k].plen;
+                return pair[k].place;
+            }
+        slot = pair[0].version == 0 ? &pair[0] : pair[1].version == 0 ? &pair[1] : &pair[h & 1];
+    }
+    long place = find_place(tree, base, size, version, key, plen);
+    if (place >= 0 && slot != NULL) {
+        slot->version = (uint8_t)version;
+        slot->plen = (uint8_t)*plen;
+        slot->place = (int32_t)place;
+        memcpy(slot->address, key, 16);
+    }
+    return place;
+}
+
 /* ------------------------------------------------------------------------ Tree type */
 
 static void
 Tree_dealloc(Tree *self)
 {
+    PyMem_Free(self->memo);
     Py_XDECREF(self->owner);
     Py_XDECREF(self->special4);
     Py_XDECREF(self->special6);
@@ -227,7 +282,7 @@ Tree_find(Tree *self, PyObject *args)
     int plen = 0;
     long place = view.len < self->tree_size + 16
                      ? -1
-                     : find_place(self, view.buf, view.len, version, (const uint8_t *)packed,
+                     : locate(self, view.buf, view.len, version, (const uint8_t *)packed,
                                   &plen);
     PyBuffer_Release(&view);
     if (place < 0)
@@ -239,18 +294,17 @@ Tree_find(Tree *self, PyObject *args)
 
 #define MAX_ADDRESS 16
 
-/* Tree.reply(data, tails, shapes, placed): see place_answers.reply. */
+/* Tree.reply(data, tails, placed): see place_answers.reply. */
 static PyObject *
 Tree_reply(Tree *tree, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "reply() takes 4 arguments");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "reply() takes 3 arguments");
         return NULL;
     }
-    PyObject *data = args[0], *tails = args[1], *shapes = args[2], *placed = args[3];
-    if (!PyBytes_CheckExact(data) || !PyTuple_Check(tails) || !PyDict_Check(shapes)
-        || !PyDict_Check(placed)) {
-        PyErr_SetString(PyExc_TypeError, "reply(bytes, tuple, dict, dict)");
+    PyObject *data = args[0], *tails = args[1], *placed = args[2];
+    if (!PyBytes_CheckExact(data) || !PyTuple_Check(tails) || !PyDict_Check(placed)) {
+        PyErr_SetString(PyExc_TypeError, "reply(bytes, tuple, dict)");
         return NULL;
     }
     const uint8_t *d = (const uint8_t *)PyBytes_AS_STRING(data);
@@ -261,47 +315,28 @@ Tree_reply(Tree *tree, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         if (n <= 0 || n > MAX_ADDRESS || len < n + 2)
             continue;
+        /* Only a query ending in an ECS option with n address bytes can match: option
+         * code 8, length 4 + n, a source prefix of n bytes. Checked before any object
+         * is made, so a query of another tail or none costs a few compares. */
+        if (len < n + 12 || d[len - n - 8] != 0 || d[len - n - 7] != 8
+            || d[len - n - 6] != 0 || d[len - n - 5] != 4 + n
+            || (d[len - n - 2] + 7) / 8 != n)
+            continue;
+        /* The bytes but ID and address: the key of the replies learned for that shape
+         * (equal keys end in equal option lengths, so the same n: the same length) */
         PyObject *prefix = PyBytes_FromStringAndSize((const char *)d + 2, len - 2 - n);
         if (prefix == NULL)
             return NULL;
-        PyObject *shape = PyDict_GetItemWithError(shapes, prefix); /* borrowed */
-        if (shape == NULL) {
-            Py_DECREF(prefix);
-            if (PyErr_Occurred())
-                return NULL;
-            continue;
-        }
-        /* shape: (flags, question, key, udp, do, ECS head (4 bytes), query length) */
-        if (!PyTuple_Check(shape) || PyTuple_GET_SIZE(shape) < 7) {
-            Py_DECREF(prefix);
-            PyErr_SetString(PyExc_TypeError, "a query shape is a 7-tuple");
-            return NULL;
-        }
-        Py_ssize_t shape_len = PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, 6));
-        if (shape_len != len) { /* another length's prefix */
-            Py_DECREF(prefix);
-            if (shape_len == -1 && PyErr_Occurred())
-                return NULL;
-            continue;
-        }
-        PyObject *head = PyTuple_GET_ITEM(shape, 5);
-        if (!PyBytes_Check(head) || PyBytes_GET_SIZE(head) < 3) {
-            Py_DECREF(prefix);
-            PyErr_SetString(PyExc_TypeError, "an ECS head is 4 bytes");
-            return NULL;
-        }
-        int source = ((const uint8_t *)PyBytes_AS_STRING(head))[2];
-        if ((source & 7) && (d[len - 1] & (0xFF >> (source & 7)))) {
-            Py_DECREF(prefix); /* bits past the source prefix: RFC 7871 6 */
-            Py_RETURN_NONE;
-        }
         PyObject *entry = PyDict_GetItemWithError(placed, prefix); /* borrowed */
         Py_DECREF(prefix);
         if (entry == NULL) {
             if (PyErr_Occurred())
                 return NULL;
-            Py_RETURN_NONE;
+            continue;
         }
+        int source = d[len - n - 2];
+        if ((source & 7) && (d[len - 1] & (0xFF >> (source & 7))))
+            Py_RETURN_NONE; /* bits past the source prefix: RFC 7871 6 */
         /* entry: PlacedShape(by_place, row, version, shift) */
         if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 4
             || !PyDict_Check(PyTuple_GET_ITEM(entry, 1))) {
@@ -324,7 +359,7 @@ Tree_reply(Tree *tree, PyObject *const *args, Py_ssize_t nargs)
         int plen = 0;
         long place = db.len < tree->tree_size + 16
                          ? -1
-                         : find_place(tree, db.buf, db.len, (int)version, address, &plen);
+                         : locate(tree, db.buf, db.len, (int)version, address, &plen);
         PyBuffer_Release(&db);
         if (place < 0)
             Py_RETURN_NOTIMPLEMENTED;
@@ -381,7 +416,7 @@ static PyMethodDef Tree_methods[] = {
      "find(version, packed) -> (place, prefix length), or NotImplemented: the Python "
      "path must say (special block, not a place record)."},
     {"reply", (PyCFunction)(void (*)(void))Tree_reply, METH_FASTCALL,
-     "reply(data, tails, shapes, placed) -> (reply, label), None, or NotImplemented (the "
+     "reply(data, tails, placed) -> (reply, label), None, or NotImplemented (the "
      "Python path must answer): gslb.dns.place_answers.reply in one call."},
     {NULL, NULL, 0, NULL},
 };

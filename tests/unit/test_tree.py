@@ -175,7 +175,7 @@ def learned() -> View:
 def _both(view: View, data: bytes) -> tuple[object, object]:
     config = view.config
     assert config.tree is not None
-    c = config.tree.reply(data, config.tails, config.shapes.data, view.placed.data)
+    c = config.tree.reply(data, config.tails, view.placed.data)
     return c, place_answers.reply(view, data)
 
 
