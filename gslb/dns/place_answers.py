@@ -57,21 +57,21 @@ def reply(view: View, data: bytes) -> tuple[bytes, int] | None:
     return None
 
 
-def learn(view: View, data: bytes, route: Route, ecs: bytes, out: bytes, label: int) -> None:
+def learn(view: View, data: bytes, route: Route, ecs: bytes, out: bytes, label: int) -> bool:
     """Keep ``out`` (the reply to canonical UDP query ``data`` with client subnet
     ``ecs``) but for ID, scope and address, under the query's shape and the compiled
-    choice of the client's place, if the answer depends on nothing else. The caller
-    checked that the decision does not hash the client."""
+    choice of the client's place, if the answer depends on nothing else; say whether
+    it is kept. The caller checked that the decision does not hash the client."""
     table = route.table
     version = 4 if ecs[1] == 1 else 6
     if any(v == version for v, _, _ in table.networks):
-        return  # a CIDR fence or rule: the address decides, not only the place
+        return False  # a CIDR fence or rule: the address decides, not only the place
     n = len(ecs) - 4
     shift = 8 * (ECS_ADDRESS_BYTES[ecs[1]] - n)
     place, _ = view.config.locator.find(version, int.from_bytes(ecs[4:]) << shift)
     by_place = table.by_place
     if not 0 <= place < len(by_place) or by_place[place] < 0:
-        return  # lookup failed, or a place not compiled yet
+        return False  # lookup failed, or a place not compiled yet
     prefix = data[2:-n]
     placed = view.placed
     entry = placed.data.get(prefix)  # the prefix fixes the query's length (its OPT's)
@@ -79,5 +79,7 @@ def learn(view: View, data: bytes, route: Route, ecs: bytes, out: bytes, label: 
         entry = PlacedShape(by_place, {}, version, shift)
         placed.put(prefix, entry, len(prefix))
     middle = out[2 : -(n + 1)]
-    if placed.charge(len(middle)):
-        entry.row[by_place[place]] = (middle, label)
+    if not placed.charge(len(middle)):
+        return False
+    entry.row[by_place[place]] = (middle, label)
+    return True

@@ -150,6 +150,17 @@ class Responder:
         view = self.view
         if not tcp:
             config = view.config
+            tree = config.tree
+            if tree is not None and view.placed.data:
+                # The C place path (gslb/geo/_tree.c) answers any network of a learned
+                # shape and place in one call, so it goes first, and no whole reply is
+                # kept for what it answers (_respond): memory stays flat however many
+                # networks ask. NotImplemented: the general path answers.
+                placed = tree.reply(data, config.tails, view.placed.data)
+                if placed is not None and placed is not NotImplemented:
+                    if counts is not None:
+                        counts[placed[1]] += 1
+                    return placed[0]  # type: ignore[no-any-return]
             key = data[2:]
             whole = view.replies.data.get(key) or config.replies.data.get(key)
             if whole is None and view.by_resolver.data:  # empty when every query has ECS
@@ -158,22 +169,13 @@ class Responder:
                 if counts is not None:
                     counts[whole[1]] += 1
                 return data[:2] + whole[0]
-            if view.placed.data:
-                # In C when built (one call); NotImplemented: the Python twin must say
-                tree = config.tree
-                if tree is None:
-                    placed = place_answers.reply(view, data)
-                else:
-                    placed = tree.reply(data, config.tails, view.placed.data)
-                    if placed is NotImplemented:
-                        placed = place_answers.reply(view, data)
+            if view.placed.data and tree is None:
+                placed = place_answers.reply(view, data)
                 if placed is not None:
                     reply, label = placed
                     if counts is not None:
                         counts[label] += 1
-                    # Kept whole from a second query, as below: a dict hit is cheaper
-                    # than even the C path's tree walk for a network that asks again.
-                    if view.seen.admit(hash(key)):
+                    if view.seen.admit(hash(key)):  # kept from a second query, as below
                         view.replies.put(key, (reply[2:], label), 2 * len(reply))
                     return reply
         out, tag = self._respond(view, data, resolver, tcp)
@@ -256,7 +258,8 @@ class Responder:
             return self._general(view, data, resolver, tcp)  # it sets TC
         if placeable:
             assert ecs is not None and isinstance(route, Route)
-            place_answers.learn(view, data, route, ecs, out, tag)
+            if place_answers.learn(view, data, route, ecs, out, tag) and config.tree is not None:
+                return out, tag  # the C place path answers this network's next queries
         if canonical:
             if by_resolver:
                 view.by_resolver.put((resolver, data[2:]), (out[2:], tag), 2 * len(out))

@@ -21,9 +21,8 @@
 #include <string.h>
 
 /* Networks located before, in pairs of slots chosen by a hash of the address: a network
- * that asks again skips the walk's cache misses (the responder keeps whole replies from a
- * network's second query, so this serves mostly lookups of the general path). 2^16 slots
- * (1.5 MB); a full pair overwrites one. Fixed size, allocated on first use; valid for
+ * that asks again skips the walk's cache misses (the responder keeps no whole reply for
+ * what Tree.reply answers). 2^16 slots (1.5 MB); a full pair overwrites one. Fixed size, allocated on first use; valid for
  * the tree's life (the database never changes). */
 #define MEMO_BITS 16
 typedef struct {
