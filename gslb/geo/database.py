@@ -312,12 +312,16 @@ class GeoDatabase:
         """(place id, prefix length of the database network) for an address as an integer.
 
         On the path of every query from a client network not seen before, so written for
-        speed: the special-block check is one ``bisect``, the address reaches the reader
-        as its packed bytes (:class:`_Packed`: no text to parse, no ``ipaddress``
-        object), and our compact database's record is the place id itself. (Repeated
-        client networks never get here: the responder keeps their answers.) A lookup
+        speed: our compact database's C tree answers it whole (special blocks included);
+        otherwise the special-block check is one ``bisect``, the address reaches the
+        reader as its packed bytes (:class:`_Packed`: no text to parse, no ``ipaddress``
+        object), and our compact database's record is the place id itself. A lookup
         that fails (a verified file never should) returns :data:`FAILED`.
         """
+        if self.tree is not None:
+            found = self.tree.find(version, value.to_bytes(4 if version == 4 else 16))
+            if found is not NotImplemented:
+                return found  # type: ignore[no-any-return]
         if version == 4:
             starts, ends, plens = self._special4
             i = bisect_right(starts, value) - 1
@@ -330,10 +334,6 @@ class GeoDatabase:
             if i >= 0 and value <= ends[i]:
                 return NOWHERE, plens[i]
             packed = value.to_bytes(16)
-        if self.tree is not None:
-            found = self.tree.find(version, packed)
-            if found is not NotImplemented:
-                return found  # type: ignore[no-any-return]
         try:
             record, plen = self._get(_Packed((packed,)))
         except _LOOKUP_ERRORS:

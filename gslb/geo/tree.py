@@ -4,7 +4,8 @@
 them gslb installs and answers the same, in Python (about 3 µs more per query from a
 new client network). ``GSLB_PURE_PYTHON=1`` turns it off, to compare or to rule it out.
 It reads only our compact database, whose records are place numbers; the query path
-uses it through :meth:`GeoDatabase.find` and :func:`gslb.dns.place_answers.reply`.
+uses it through :meth:`GeoDatabase.find` and, for new client networks, ``Tree.reply``
+(the C twin of :func:`gslb.dns.place_answers.reply`, called by the responder).
 """
 
 from __future__ import annotations
