@@ -6,8 +6,9 @@ ships both as package data by mapping those directories to ``gslb._bundled.zones
 and ``gslb._bundled.data``; ``gslb.defaults`` finds them there when installed, and in
 the checkout otherwise.
 
-It also builds the C twin of the new-network query path (gslb/geo/_tree.c,
-see gslb.geo.tree). It is optional: without a C compiler and Python's headers the
+It also builds two C modules: the twin of the new-network query path (gslb/geo/_tree.c,
+see gslb.geo.tree) and the inner loop of the UDP batches (gslb/dns/_batch.c, see
+gslb.dns.udpbatch). Both are optional: without a C compiler and Python's headers the
 build says so and gslb runs the same in Python. Everything else is in pyproject.toml.
 """
 
@@ -27,10 +28,14 @@ setup(
     exclude_package_data={"gslb._bundled.data": ["*.mmdb"]},
     ext_modules=[
         Extension(
-            "gslb.geo._tree",
-            ["gslb/geo/_tree.c"],
+            name,
+            [source],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
             optional=True,
+        )
+        for name, source in (
+            ("gslb.geo._tree", "gslb/geo/_tree.c"),
+            ("gslb.dns._batch", "gslb/dns/_batch.c"),
         )
     ],
 )

@@ -120,3 +120,17 @@ def live_factory() -> Iterator[object]:
     yield make
     for server in started:
         stop_live(server)
+
+
+@pytest.fixture(params=["C", "Python"])
+def inner_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The UDP batch loop's inner loop: C (gslb/dns/_batch.c) or Python."""
+    from gslb.dns import udpbatch
+
+    if request.param == "Python":
+        monkeypatch.setenv("GSLB_PURE_PYTHON", "1")
+    elif udpbatch.native() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must build gslb/dns/_batch.c")
+        pytest.skip("the C module was not built here")
+    return str(request.param)

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from ipaddress import ip_address
-from typing import Protocol
+from typing import Any, Protocol
 
 from gslb.dns import engine, place_answers, routing
 from gslb.dns.counters import LABELS, Counts, Label, qtype_name, rcode_name
@@ -117,6 +118,12 @@ def respond(view: View, data: bytes, resolver: IPAddress, tcp: bool = False) -> 
         return _servfail(parsed)
 
 
+#: (Tree.reply or None, its tails, its placed shapes, the whole-reply dicts)
+BatchPath = tuple[
+    Callable[..., Any] | None, tuple[int, ...], dict[Any, Any], tuple[dict[Any, Any], ...]
+]
+
+
 class ResponderSource(Protocol):
     """Whatever the listeners read the current responder from (the runtime)."""
 
@@ -182,6 +189,16 @@ class Responder:
         if counts is not None:
             counts[tag] += 1
         return out
+
+    def batch_path(self) -> BatchPath:
+        """What the C batch loop (``gslb/dns/_batch.c``) may answer without Python, in
+        :meth:`respond`'s order: the C place path when it is on and has learned, then
+        the whole replies kept by query bytes. Read once per received batch."""
+        view = self.view
+        config = view.config
+        tree, placed = config.tree, view.placed.data
+        place = tree.reply if tree is not None and placed else None
+        return place, config.tails, placed, (view.replies.data, config.replies.data)
 
     def _respond(
         self, view: View, data: bytes, resolver: str, tcp: bool

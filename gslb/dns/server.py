@@ -102,7 +102,7 @@ class ListenerHealth:
     proto: str  # "udp" | "tcp"
     host: str
     port: int
-    io: str  # "batch" (recvmmsg thread) | "asyncio"
+    io: str  # "batch-c" (recvmmsg thread, C inner loop) | "batch" (Python's) | "asyncio"
     alive: bool  # bound and answering: the batch thread runs and is not failing
     restarts: int  # times the batch loop failed and was started again
     drops: int | None = None  # UDP: queries the kernel dropped, receive queue full
@@ -216,6 +216,14 @@ class DnsServer:
             sock.close()
             return None
 
+    def describe_udp(self) -> str:
+        """For the start-up line: how UDP datagrams are answered."""
+        if not self._batches:
+            return "UDP through asyncio"
+        if all(b.native is not None for b in self._batches):
+            return "UDP batches in C"
+        return f"UDP batches in Python: {udpbatch.why_not()}"
+
     def rate_limiters(self) -> list[RateLimiter]:
         """One per UDP socket (none when RRL is off): ``dropped`` and ``slipped`` there."""
         found = [b.limiter for b in self._batches]
@@ -230,7 +238,8 @@ class DnsServer:
             if t.sockets
         ]
         out += [
-            ListenerHealth("udp", *_where(b.sock), "batch", b.serving, b.restarts,
+            ListenerHealth("udp", *_where(b.sock), "batch" if b.native is None else "batch-c",
+                           b.serving, b.restarts,
                            udpbatch.kernel_drops(b.sock), b.unsent)
             for b in self._batches
         ]  # fmt: skip

@@ -35,6 +35,12 @@ from gslb.dns.counters import Counts
 from gslb.dns.ratelimit import DROP, RateLimiter, ipv6_network, truncated
 from gslb.dns.responder import ResponderSource
 from gslb.dns.throttle import Throttle
+from gslb.native import pure_python
+
+try:
+    from gslb.dns import _batch
+except ImportError:  # built without a C compiler
+    _batch = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +101,18 @@ def load() -> Calls | None:
         return None
 
 
+def native() -> Any | None:
+    """The C inner loop (``_batch.c``), or None: see :func:`why_not`."""
+    return None if why_not() else _batch
+
+
+def why_not() -> str | None:
+    """Why the C inner loop is off, or None when it is on."""
+    if _batch is None:
+        return "C module not built"
+    return "GSLB_PURE_PYTHON is set" if pure_python() else None
+
+
 def kernel_drops(sock: socket.socket) -> int | None:
     """Datagrams the kernel dropped because this socket's receive queue was full (the
     ``drops`` column of /proc/net/udp), or None where that cannot be read."""
@@ -149,6 +167,7 @@ class UdpBatch:
         self.failures = 0  # consecutive failures; a good receive resets it
         self._throttle = Throttle(60.0)
         self._peers: dict[int | bytes, str] = {}
+        self.native = native()  # the C inner loop, or None: the Python one below
         sock.setblocking(True)  # a Python-level timeout would make it O_NONBLOCK
         timeval = struct.pack("@ll", int(TIMEOUT), int(TIMEOUT % 1 * 1_000_000))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
@@ -258,6 +277,34 @@ class UdpBatch:
         names_at, source, peers, limiter = self.names_at, self.source, self._peers, self.limiter
         counts = self.counts
         now = 0.0
+
+        def peer_key(i: int) -> int | bytes:
+            if v4:
+                return nints[i * words + 1]  # sin_addr, as a key
+            return names[i * NAME + 8 : i * NAME + 28]  # type: ignore[no-any-return]  # sin6_addr, scope
+
+        def slow(i: int, data: bytes) -> bytes | None:
+            """Datagram ``i``, for the C loop: what it cannot answer itself."""
+            try:
+                key = peer_key(i)
+                return source.responder.respond(data, peers.get(key) or self._peer(key),
+                                                False, counts)  # fmt: skip
+            except Exception:  # a bug costs this datagram, never the thread
+                log.exception("UDP datagram %d failed", i + 1)
+                return None
+
+        def limit(i: int, out: bytes) -> bytes | None:
+            """Reply ``out`` to datagram ``i`` as RRL lets it go: as is, truncated, or not."""
+            assert limiter is not None
+            key = peer_key(i)
+            net = key & V4_NET if v4 else ipv6_network(key)  # type: ignore[operator,arg-type]
+            verdict = limiter.check(net, out, now)
+            if verdict:
+                return None if verdict == DROP else truncated(out)
+            return out
+
+        answer = None if self.native is None else self.native.answer
+        rrl = None if limiter is None else limit
         while not self._stopping:
             n = recvmmsg(fd, rhdrs, BATCH, MSG_WAITFORONE | MSG_TRUNC, None)
             if n <= 0:
@@ -271,16 +318,20 @@ class UdpBatch:
             # Capacity back in every slot: a 0 left by an empty wake-up would make the
             # kernel skip that slot's next address, and we would answer a stale peer.
             ruints[at_namelen::stride] = full
+            if answer is not None:  # the C loop sets every reply's buffer and peer
+                keep: list[object] | None = []
+                count = answer(self.rhdrs, self.shdrs, n, self.outbuf,
+                               source.responder.batch_path(), counts, slow, rrl, keep)  # fmt: skip
+                if count:
+                    self._send(fd, count)
+                continue
             count = 0
-            keep: list[object] | None = None  # buffers of oversized replies, alive until sent
+            keep = None  # buffers of oversized replies, alive until sent
             for i, size in enumerate(lens):
                 try:
                     if not 0 < size <= SLOT:  # empty, or truncated (MSG_TRUNC gives its size)
                         continue
-                    if v4:
-                        key: int | bytes = nints[i * words + 1]  # sin_addr, as a key
-                    else:
-                        key = names[i * NAME + 8 : i * NAME + 28]  # sin6_addr + scope id
+                    key = peer_key(i)
                     peer = peers.get(key)
                     if peer is None:
                         peer = self._peer(key)

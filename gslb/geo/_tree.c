@@ -22,9 +22,11 @@
 
 /* Networks located before, in pairs of slots chosen by a hash of the address: a network
  * that asks again skips the walk's cache misses (the responder keeps no whole reply for
- * what Tree.reply answers). 2^16 slots (1.5 MB); a full pair overwrites one. Fixed size, allocated on first use; valid for
- * the tree's life (the database never changes). */
-#define MEMO_BITS 16
+ * what Tree.reply answers). 2^18 slots (6 MB): room for the ~100k networks of the world
+ * mix, which 2^16 slots thrashed (0.97 -> 0.50 us a repeat query). A full pair
+ * overwrites one. Fixed size, allocated on first use; valid for the tree's life (the
+ * database never changes). */
+#define MEMO_BITS 18
 typedef struct {
     uint8_t version; /* 0: empty */
     uint8_t plen;

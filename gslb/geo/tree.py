@@ -10,10 +10,10 @@ uses it through :meth:`GeoDatabase.find` and, for new client networks, ``Tree.re
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from gslb.geo.special import special_ranges
+from gslb.native import pure_python
 
 if TYPE_CHECKING:
     from gslb.geo._tree import Tree
@@ -40,7 +40,7 @@ def why_not() -> str | None:
     """Why the C tree is off, or None when it is on (for compact databases)."""
     if _tree is None:
         return "C module not built"
-    if os.environ.get("GSLB_PURE_PYTHON", "") not in ("", "0"):
+    if pure_python():
         return "GSLB_PURE_PYTHON is set"
     return None
 

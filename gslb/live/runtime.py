@@ -251,7 +251,8 @@ class Runtime:
         listeners = ", ".join(f"{p} {h}:{port}" for p, h, port in self.server.bound)
         return (
             f"serving {describe_zones(self.view)}; geo {self.geo.describe_file()}; "
-            f"{c_tree.describe(self.geo.tree)}; listening on {listeners}"
+            f"{c_tree.describe(self.geo.tree)}; {self.server.describe_udp()}; "
+            f"listening on {listeners}"
         )
 
     def stats(self) -> dict[str, Any]:

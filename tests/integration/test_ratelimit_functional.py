@@ -15,7 +15,7 @@ import pytest
 from gslb.dns.server import Limits
 from tests.conftest import LiveServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("inner_loop")]
 
 RATE = 20
 

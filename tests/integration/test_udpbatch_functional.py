@@ -5,21 +5,25 @@ from __future__ import annotations
 import ctypes
 import errno
 import logging
+import random
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from ipaddress import ip_address, ip_network
 from types import SimpleNamespace
 from typing import Any
 
+import dns.edns
 import dns.message
 import dns.rcode
 import pytest
 
 from gslb.dns import udpbatch
+from gslb.dns.responder import Responder, respond
 from gslb.dns.udpbatch import UdpBatch
 from tests.conftest import LiveServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("inner_loop")]
 
 CALLS = udpbatch.load()
 needs_batch = pytest.mark.skipif(CALLS is None, reason="recvmmsg/sendmmsg need Linux libc")
@@ -31,6 +35,9 @@ class Echo:
     def __init__(self, tag: bytes = b"") -> None:
         self.tag = tag
         self.peers: list[str] = []
+
+    def batch_path(self) -> tuple[None, tuple[int, ...], dict[object, object], tuple[()]]:
+        return None, (), {}, ()  # nothing for the C loop to answer alone
 
     def respond(
         self, data: bytes, peer: str, tcp: bool = False, counts: object = None
@@ -297,13 +304,18 @@ def test_a_loop_that_keeps_failing_is_reported_not_serving(loop: Loop, caplog) -
 
 
 @needs_batch
-def test_server_health_reports_listeners_threads_and_restarts(settings, live_factory) -> None:  # type: ignore[no-untyped-def]
+def test_server_health_reports_listeners_threads_and_restarts(  # type: ignore[no-untyped-def]
+    settings, live_factory, inner_loop: str
+) -> None:
     live: LiveServer = live_factory(settings)
     health = live.runtime.server.health()
     assert health.ok
     kinds = sorted((h.proto, h.host, h.io) for h in health.listeners)
+    io = "batch-c" if inner_loop == "C" else "batch"
     assert kinds == [("tcp", "127.0.0.1", "asyncio"), ("tcp", "::1", "asyncio"),
-                     ("udp", "127.0.0.1", "batch"), ("udp", "::1", "batch")]  # fmt: skip
+                     ("udp", "127.0.0.1", io), ("udp", "::1", io)]  # fmt: skip
+    said = "UDP batches in C" if inner_loop == "C" else "UDP batches in Python: GSLB_PURE"
+    assert said in live.runtime.describe()
     assert all(h.alive and h.restarts == 0 for h in health.listeners)
     batch = next(b for b in live.runtime.server._batches if b.sock.family == socket.AF_INET)
     batch.calls = Faulty(send_faults=1)  # type: ignore[assignment]  # the running loop dies
@@ -344,3 +356,54 @@ def _ask(port: int, wire: bytes) -> bytes:
     with client(("127.0.0.1", port)) as sock:
         sock.sendto(wire, ("127.0.0.1", port))
         return sock.recv(65535)
+
+
+@needs_batch
+def test_busy_name_bursts_match_the_general_path(  # type: ignore[no-untyped-def]
+    settings, live_factory, monkeypatch, inner_loop: str
+) -> None:
+    """Bursts of ECS queries from new and repeated networks, static names and no-ECS
+    queries: every reply equals the general path's, and in C most never reach Python."""
+    reached: list[bytes] = []
+    real = Responder.respond
+
+    def counted(self: Responder, data: bytes, *args: object, **kwargs: object) -> object:
+        reached.append(data)
+        return real(self, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Responder, "respond", counted)
+    live: LiveServer = live_factory(settings)
+    rng = random.Random(7)
+    nets = [f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.0/24"
+            for _ in range(150)]  # fmt: skip
+    nets += [f"2a00:{rng.randrange(1 << 16):x}:{rng.randrange(1 << 16):x}::/48" for _ in range(50)]
+    wires: list[bytes] = []
+    for i, cidr in enumerate(nets * 2):  # each network twice, in different bursts
+        net = ip_network(cidr)
+        ecs = dns.edns.ECSOption(str(net.network_address), net.prefixlen)
+        rdtype = "A" if net.version == 4 else "AAAA"
+        q = dns.message.make_query("api.example.com.", rdtype, use_edns=0, options=[ecs])
+        q.id = i
+        wires.append(q.to_wire())
+    for name in ["mail.example.com.", "api.example.com.", "nope.example.com."]:
+        for j in range(20):
+            q = dns.message.make_query(name, "A", use_edns=0 if j % 2 else None)
+            q.id = len(wires)
+            wires.append(q.to_wire())
+    with client(("127.0.0.1", live.port4)) as sock:
+        got: dict[int, bytes] = {}
+        for start in range(0, len(wires), 80):
+            burst = wires[start : start + 80]
+            for wire in burst:
+                sock.sendto(wire, ("127.0.0.1", live.port4))
+            for _ in burst:
+                reply = sock.recv(65535)
+                got[int.from_bytes(reply[:2])] = reply
+    view = live.runtime.responder.view
+    assert len(got) == len(wires)
+    for i, wire in enumerate(wires):
+        assert got[i] == respond(view, wire, ip_address("127.0.0.1")), dns.message.from_wire(wire)
+    if inner_loop == "C":  # learned networks and kept replies never reached Python
+        assert len(reached) < len(wires) * 3 // 4
+    else:
+        assert len(reached) == len(wires)

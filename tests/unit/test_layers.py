@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "gslb"
 
 #: A module may import modules of its own layer or of a lower rank.
 RANK = {
-    "model": 0, "errors": 0, "defaults": 0, "heap": 0,
+    "model": 0, "errors": 0, "defaults": 0, "heap": 0, "native": 0,
     "config": 1, "geo": 1,
     "policy": 2,
     "dns": 3, "sync": 3,
