@@ -18,15 +18,18 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* Networks located before, in pairs of slots chosen by a hash of the address: a network
- * that asks again skips the walk's cache misses (the responder keeps no whole reply for
- * what Tree.reply answers). 2^18 slots (6 MB): room for the ~100k networks of the world
- * mix, which 2^16 slots thrashed (0.97 -> 0.50 us a repeat query). A full pair
- * overwrites one. Fixed size, allocated on first use; valid for the tree's life (the
- * database never changes). */
+/* Networks located before, in buckets of 8 slots chosen by a hash of the address: a
+ * network that asks again skips the walk's cache misses (the responder keeps no whole
+ * reply for what Tree.reply answers). 2^18 slots (6 MB): the world mix's ~100k networks
+ * hit 99.6% of the time (pairs of 2^16 slots thrashed: a repeat query cost 0.97 us,
+ * pairs of 2^18 still missed 12.5%). A full bucket overwrites the slot a clock points
+ * at. Fixed size, allocated on first use; valid for the tree's life (the database never
+ * changes). */
 #define MEMO_BITS 18
+#define MEMO_WAYS 8 /* 8 x 24 bytes: three cache lines, aligned */
 typedef struct {
     uint8_t version; /* 0: empty */
     uint8_t plen;
@@ -37,6 +40,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     Memo *memo;            /* 1 << MEMO_BITS entries, NULL until used */
+    unsigned clock;        /* the slot a full bucket gives up next */
     PyObject *owner;       /* the object whose buffer is the whole database (an mmap) */
     PyObject *special4;    /* bytes: special blocks' starts, ends (big-endian), prefix lengths */
     PyObject *special6;
@@ -158,17 +162,29 @@ locate(Tree *tree, const uint8_t *base, Py_ssize_t size, int version, const uint
     memcpy(key, addr, width);
     uint64_t h = load64(key) * 0x9E3779B97F4A7C15ULL ^ load64(key + 8) * 0xC2B2AE3D27D4EB4FULL;
     Memo *slot = NULL;
-    if (tree->memo == NULL)
-        tree->memo = PyMem_Calloc((size_t)1 << MEMO_BITS, sizeof(Memo));
+    if (tree->memo == NULL) {
+        void *memory = NULL;
+        size_t size = ((size_t)1 << MEMO_BITS) * sizeof(Memo);
+        if (posix_memalign(&memory, 64, size) == 0) {
+            memset(memory, 0, size);
+            tree->memo = memory;
+        }
+    }
     if (tree->memo != NULL) { /* no memory for it: walk every time */
         h ^= h >> 29;
-        Memo *pair = &tree->memo[(h >> (64 - MEMO_BITS)) & ~(uint64_t)1];
-        for (int k = 0; k < 2; k++)
-            if (pair[k].version == version && memcmp(pair[k].address, key, 16) == 0) {
-                *plen = pair[k].plen;
-                return pair[k].place;
+        Memo *bucket = &tree->memo[(h >> (64 - MEMO_BITS)) & ~(uint64_t)(MEMO_WAYS - 1)];
+        for (int k = 0; k < MEMO_WAYS; k++) {
+            if (bucket[k].version == 0) {
+                slot = &bucket[k]; /* slots fill in order: nothing after an empty one */
+                break;
             }
-        slot = pair[0].version == 0 ? &pair[0] : pair[1].version == 0 ? &pair[1] : &pair[h & 1];
+            if (bucket[k].version == version && memcmp(bucket[k].address, key, 16) == 0) {
+                *plen = bucket[k].plen;
+                return bucket[k].place;
+            }
+        }
+        if (slot == NULL)
+            slot = &bucket[tree->clock++ % MEMO_WAYS];
     }
     long place = find_place(tree, base, size, version, key, plen);
     if (place >= 0 && slot != NULL) {
@@ -185,7 +201,7 @@ locate(Tree *tree, const uint8_t *base, Py_ssize_t size, int version, const uint
 static void
 Tree_dealloc(Tree *self)
 {
-    PyMem_Free(self->memo);
+    free(self->memo);
     Py_XDECREF(self->owner);
     Py_XDECREF(self->special4);
     Py_XDECREF(self->special6);

@@ -4,7 +4,8 @@ An input is one mode byte then the message: bit 0 = TCP, bits 1-2 pick the resol
 address (IPv4, IPv6, IPv4-mapped, loopback). For every input:
 
 - no exception and no hang (the runner sets a per-input timeout);
-- the fast path (with its caches) and the general path give the same bytes;
+- the fast path (with its caches) and the general path give the same bytes, and so
+  does the C loop over a UDP batch (``gslb/dns/_batch.c``, where built) for UDP input;
 - a reply is a well-formed DNS message (dnspython parses it back), with the query's ID
   and QR set, and so is its slipped (truncated) form that rate limiting sends;
 - a message with QR=1 is never answered;
@@ -16,13 +17,18 @@ the corpus and a short mutation run (``tests/fuzz/test_fuzz.py``).
 
 from __future__ import annotations
 
+import ctypes
+import socket
 from functools import cache
 from ipaddress import ip_address
+from types import SimpleNamespace
 
 import dns.exception
 import dns.message
 
 from gslb.config import load_zones
+from gslb.dns import udpbatch
+from gslb.dns.counters import MAX_LABELS
 from gslb.dns.ratelimit import truncated
 from gslb.dns.responder import TCP_LIMIT, Responder, respond
 from gslb.dns.view import ConfigView, View
@@ -44,6 +50,39 @@ def responder() -> Responder:
     zones = load_zones([ZONES, FIXTURES / "zones" / "gslb.test.yaml"])
     config = ConfigView(zones, GeoDatabase.open(str(GEOIP)), chaos={"id.server.": "fuzz"})
     return Responder(View(config))
+
+
+@cache
+def batch() -> udpbatch.UdpBatch | None:
+    """A UDP batch's buffers for the C loop (its socket is never read), or None."""
+    calls = udpbatch.load()
+    if udpbatch.native() is None or calls is None:
+        return None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    return udpbatch.UdpBatch(sock, SimpleNamespace(responder=responder()), calls)
+
+
+_COUNTS = [0] * MAX_LABELS
+
+
+def through_batch(message: bytes, resolver: str) -> bytes | None | bool:
+    """The C loop's reply to one datagram, or False where it cannot be asked."""
+    found = batch()
+    if found is None or not 0 < len(message) <= udpbatch.SLOT:
+        return False
+    ctypes.memmove(found.inbuf, message, len(message))
+    found.rhdrs[0].len = len(message)
+    fast = responder()
+
+    def slow(i: int, data: bytes) -> bytes | None:
+        return fast.respond(data, resolver, False, None)
+
+    sent = found.native.answer(found.rhdrs, found.shdrs, 1, found.outbuf,
+                               fast.batch_path(), _COUNTS, slow, None, [])  # fmt: skip
+    if not sent:
+        return None
+    return ctypes.string_at(found.siov[0].base, found.siov[0].len)
 
 
 def split(data: bytes) -> tuple[bytes, bool, str]:
@@ -71,6 +110,10 @@ def check(data: bytes) -> bytes | None:
     general = respond(fast.view, message, address, tcp=tcp)
     if out != general:
         raise Violation(f"fast path {out!r} != general path {general!r}")
+    if not tcp:
+        looped = through_batch(message, resolver)
+        if looped is not False and looped != general:
+            raise Violation(f"C batch loop {looped!r} != general path {general!r}")
     if out is None:
         return None
     if len(message) >= 3 and message[2] & 0x80:

@@ -116,8 +116,9 @@ def test_wheel_holds_the_zones_and_database_but_no_unpacked_copy(wheel: Path) ->
     ):
         assert expected in names
     assert not [n for n in names if n.endswith(".mmdb")]
-    if tree.BUILT:  # where this checkout compiled the C tree, the wheel did too
-        assert [n for n in names if n.startswith("gslb/geo/_tree.") and n.endswith(".so")]
+    if tree.BUILT:  # where this checkout compiled the C modules, the wheel did too
+        for module in ("gslb/geo/_tree.", "gslb/dns/_batch."):
+            assert [n for n in names if n.startswith(module) and n.endswith(".so")], module
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
 
 

@@ -78,6 +78,21 @@ def test_find_agrees_with_the_reader_on_the_bundled_database(db: GeoDatabase) ->
     assert located > 60_000  # most random public addresses have a place
 
 
+def test_the_memo_stays_right_when_full(db: GeoDatabase) -> None:
+    """More networks than the memo has slots (2^18), asked twice: buckets fill and give
+    slots up, and every answer still equals the first and the reader's."""
+    assert db.tree is not None
+    rng = random.Random(18)
+    cases = [(4, rng.getrandbits(24) << 8) for _ in range(300_000)]
+    cases += [(6, (0x2000 << 112) | rng.getrandbits(36) << 80) for _ in range(100_000)]
+    first = [db.tree.find(v, x.to_bytes(4 if v == 4 else 16)) for v, x in cases]
+    again = [db.tree.find(v, x.to_bytes(4 if v == 4 else 16)) for v, x in reversed(cases)]
+    wrong = next((i for i, found in enumerate(again[::-1]) if found != first[i]), None)
+    assert wrong is None, cases[wrong]  # (a plain == would print two 400k-item lists)
+    for i in rng.sample(range(len(cases)), 5_000):
+        assert first[i] == _python_find(db, *cases[i]), cases[i]
+
+
 @pytest.mark.parametrize("record_size", [24, 28, 32])
 def test_find_reads_every_record_size(record_size: int) -> None:
     """Our builder writes 24-bit records; the C reader takes the spec's three layouts,
