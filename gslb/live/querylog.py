@@ -18,7 +18,7 @@ from ipaddress import ip_address, ip_network
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from gslb.dns.counters import Counts
-from gslb.dns.responder import Responder
+from gslb.dns.responder import BatchPath, Responder
 from gslb.dns.view import View
 from gslb.live.logs import event
 from gslb.model import CLIENT_PREFIX
@@ -92,3 +92,8 @@ class LoggingResponder(Responder):
             fields = describe(data, out, resolver, tcp, self.full_ip)
             log.info("query", extra=event(event="query", **fields))
         return out
+
+    def batch_path(self) -> BatchPath:
+        """Nothing for the C batch loop: every query must pass :meth:`respond` to be
+        sampled, so none may be answered without it."""
+        return None, (), {}, ()

@@ -407,3 +407,20 @@ def test_busy_name_bursts_match_the_general_path(  # type: ignore[no-untyped-def
         assert len(reached) < len(wires) * 3 // 4
     else:
         assert len(reached) == len(wires)
+
+
+@needs_batch
+def test_the_query_log_sees_what_the_c_loop_would_answer(  # type: ignore[no-untyped-def]
+    settings, live_factory, caplog
+) -> None:
+    """--query-log samples every query, so no query may bypass the logging responder:
+    repeats (kept replies, the C place path) are logged like the first."""
+    live: LiveServer = live_factory(settings, query_log=1.0)
+    ecs = dns.edns.ECSOption("85.214.132.0", 24)
+    q = dns.message.make_query("api.example.com.", "A", use_edns=0, options=[ecs])
+    static = dns.message.make_query("mail.example.com.", "A")
+    with caplog.at_level(logging.INFO, logger="gslb.queries"):
+        for _ in range(3):
+            for query in (q, static):
+                assert dns.message.from_wire(_ask(live.port4, query.to_wire())).id == query.id
+    assert len([r for r in caplog.records if r.name == "gslb.queries"]) == 6
