@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 
 
-def pure_python() -> bool:
-    """Whether the operator asked for no C (``GSLB_PURE_PYTHON`` set, not ``0``)."""
-    return os.environ.get("GSLB_PURE_PYTHON", "") not in ("", "0")
+def why_not(module: object) -> str | None:
+    """Why a C module (None when it did not import) is off, or None when it is on."""
+    if module is None:
+        return "C module not built"
+    if os.environ.get("GSLB_PURE_PYTHON", "") not in ("", "0"):
+        return "GSLB_PURE_PYTHON is set"
+    return None

@@ -31,11 +31,11 @@ import threading
 import time
 from typing import Any, Literal
 
+from gslb import native as c_modules
 from gslb.dns.counters import Counts
 from gslb.dns.ratelimit import DROP, RateLimiter, ipv6_network, truncated
 from gslb.dns.responder import ResponderSource
 from gslb.dns.throttle import Throttle
-from gslb.native import pure_python
 
 try:
     from gslb.dns import _batch
@@ -108,9 +108,7 @@ def native() -> Any | None:
 
 def why_not() -> str | None:
     """Why the C inner loop is off, or None when it is on."""
-    if _batch is None:
-        return "C module not built"
-    return "GSLB_PURE_PYTHON is set" if pure_python() else None
+    return c_modules.why_not(_batch)
 
 
 def kernel_drops(sock: socket.socket) -> int | None:

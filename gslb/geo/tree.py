@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gslb import native
 from gslb.geo.special import special_ranges
-from gslb.native import pure_python
 
 if TYPE_CHECKING:
     from gslb.geo._tree import Tree
@@ -38,11 +38,7 @@ def _packed(family: int) -> bytes:
 
 def why_not() -> str | None:
     """Why the C tree is off, or None when it is on (for compact databases)."""
-    if _tree is None:
-        return "C module not built"
-    if pure_python():
-        return "GSLB_PURE_PYTHON is set"
-    return None
+    return native.why_not(_tree)
 
 
 def build(
