@@ -170,22 +170,43 @@ class Responder:
                     return placed[0]  # type: ignore[no-any-return]
             key = data[2:]
             whole = view.replies.data.get(key) or config.replies.data.get(key)
-            if whole is None and view.by_resolver.data:  # empty when every query has ECS
-                whole = view.by_resolver.data.get((resolver, key))
             if whole is not None:
                 if counts is not None:
                     counts[whole[1]] += 1
                 return data[:2] + whole[0]
-            if view.placed.data and tree is None:
-                placed = place_answers.reply(view, data)
-                if placed is not None:
-                    reply, label = placed
-                    if counts is not None:
-                        counts[label] += 1
-                    if view.seen.admit(hash(key)):  # kept from a second query, as below
-                        view.replies.put(key, (reply[2:], label), 2 * len(reply))
-                    return reply
+            return self._rest(view, data, resolver, counts)
         out, tag = self._respond(view, data, resolver, tcp)
+        if counts is not None:
+            counts[tag] += 1
+        return out
+
+    def respond_rest(
+        self, data: bytes, resolver: str, counts: Counts | None = None
+    ) -> bytes | None:
+        """Answer a UDP message that what :meth:`batch_path` offers (the C place path,
+        the whole replies kept by query bytes) did not: the C batch loop's way into
+        Python, so those are not looked up twice."""
+        return self._rest(self.view, data, resolver, counts)
+
+    def _rest(self, view: View, data: bytes, resolver: str, counts: Counts | None) -> bytes | None:
+        """A UDP query after the C place path and the kept whole replies."""
+        key = data[2:]
+        if view.by_resolver.data:  # empty when every query has ECS
+            whole = view.by_resolver.data.get((resolver, key))
+            if whole is not None:
+                if counts is not None:
+                    counts[whole[1]] += 1
+                return data[:2] + whole[0]
+        if view.placed.data and view.config.tree is None:
+            placed = place_answers.reply(view, data)
+            if placed is not None:
+                reply, label = placed
+                if counts is not None:
+                    counts[label] += 1
+                if view.seen.admit(hash(key)):  # kept from a second query, as below
+                    view.replies.put(key, (reply[2:], label), 2 * len(reply))
+                return reply
+        out, tag = self._respond(view, data, resolver, False)
         if counts is not None:
             counts[tag] += 1
         return out

@@ -285,8 +285,8 @@ class UdpBatch:
             """Datagram ``i``, for the C loop: what it cannot answer itself."""
             try:
                 key = peer_key(i)
-                return source.responder.respond(data, peers.get(key) or self._peer(key),
-                                                False, counts)  # fmt: skip
+                peer = peers.get(key) or self._peer(key)
+                return source.responder.respond_rest(data, peer, counts)
             except Exception:  # a bug costs this datagram, never the thread
                 log.exception("UDP datagram %d failed", i + 1)
                 return None

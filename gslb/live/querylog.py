@@ -97,3 +97,9 @@ class LoggingResponder(Responder):
         """Nothing for the C batch loop: every query must pass :meth:`respond` to be
         sampled, so none may be answered without it."""
         return None, (), {}, ()
+
+    def respond_rest(
+        self, data: bytes, resolver: str, counts: Counts | None = None
+    ) -> bytes | None:
+        """All of :meth:`respond`, logged: :meth:`batch_path` offered nothing."""
+        return self.respond(data, resolver, False, counts)

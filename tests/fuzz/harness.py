@@ -76,7 +76,7 @@ def through_batch(message: bytes, resolver: str) -> bytes | None | bool:
     fast = responder()
 
     def slow(i: int, data: bytes) -> bytes | None:
-        return fast.respond(data, resolver, False, None)
+        return fast.respond_rest(data, resolver, None)
 
     sent = found.native.answer(found.rhdrs, found.shdrs, 1, found.outbuf,
                                fast.batch_path(), _COUNTS, slow, None, [])  # fmt: skip

@@ -116,7 +116,7 @@ def test_batches_answer_as_the_general_path(
         def slow(i: int, data: bytes, resolvers: list[str] = resolvers) -> bytes | None:
             nonlocal reached
             reached += 1
-            return responder.respond(data, resolvers[i], False, counts)
+            return responder.respond_rest(data, resolvers[i], counts)
 
         before = sum(counts)
         keep: list[object] = []
@@ -147,7 +147,7 @@ def test_limit_sees_every_reply_and_may_drop_or_change_it(
     seen: list[int] = []
 
     def slow(i: int, data: bytes) -> bytes | None:
-        return responder.respond(data, "127.0.0.1", False, counts)
+        return responder.respond_rest(data, "127.0.0.1", counts)
 
     def limit(i: int, reply: bytes) -> bytes | None:
         seen.append(i)
