@@ -51,7 +51,6 @@ typedef struct {
     uint32_t ipv4_start;   /* the node an IPv4 address starts from (::/96 in an IPv6 tree) */
     int ipv4_ok;           /* whether that node exists */
     int ip_version;        /* of the tree: 4 or 6 */
-    PyObject *scopes[129]; /* the one-byte ECS scope values */
 } Tree;
 
 static inline uint32_t
@@ -205,8 +204,6 @@ Tree_dealloc(Tree *self)
     Py_XDECREF(self->owner);
     Py_XDECREF(self->special4);
     Py_XDECREF(self->special6);
-    for (int i = 0; i < 129; i++)
-        Py_XDECREF(self->scopes[i]);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -268,14 +265,6 @@ Tree_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->owner = Py_NewRef(owner);
     self->special4 = Py_NewRef(special4);
     self->special6 = Py_NewRef(special6);
-    for (int i = 0; i < 129; i++) {
-        char c = (char)i;
-        self->scopes[i] = PyBytes_FromStringAndSize(&c, 1);
-        if (self->scopes[i] == NULL) {
-            Py_DECREF(self);
-            return NULL;
-        }
-    }
     return (PyObject *)self;
 }
 
